@@ -1,0 +1,1 @@
+"""Fine-Tuning Lab engine: data, models, training runs and their store (no UI code)."""

@@ -1,0 +1,257 @@
+"""Command line over the engine: `python -m core COMMAND ...` (see `python -m core --help`).
+
+Bad input ends with one sentence on stderr naming the thing and the fix, and a non-zero exit code.
+TensorFlow is imported only by the commands that need it, so `runs`, `stop` and `scan` answer fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+
+from core import store
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_layers(a):
+    from core.models import layer_table
+    from core.config import BACKBONES
+    if a.backbone not in BACKBONES:
+        raise ValueError(f"Unknown backbone {a.backbone!r}: choose one of {', '.join(BACKBONES)}.")
+    table = layer_table(a.backbone, a.freeze_from, a.image_size, a.weights)
+    if a.json:
+        return _print_json(table)
+    print(f"{'layer':<24}{'type':<22}{'output shape':<18}{'params':>12}  trainable")
+    for row in table["layers"]:
+        shape = "x".join(str(d) for d in row["output_shape"])
+        print(f"{row['name']:<24}{row['type']:<22}{shape:<18}{row['params']:>12,}  {'yes' if row['trainable'] else 'no'}")
+    print(f"Total params: {table['total_params']:,}\nTrainable params: {table['trainable_params']:,}\n"
+          f"Non-trainable params: {table['non_trainable_params']:,}")
+
+
+def cmd_scan(a):
+    from core.data import scan
+    report = scan(a.dir).report()
+    if a.json:
+        return _print_json(report)
+    print(f"{report['root']}: classes {', '.join(report['classes'])} "
+          f"({'split into train/validation/test' if report['presplit'] else 'not split: a seeded split will be made'})")
+    for split, counts in report["counts"].items():
+        print(f"  {split:<11}" + "  ".join(f"{c}: {n}" for c, n in counts.items()))
+    s = report["image_size"]
+    print(f"  image sizes: width {s['min_width']}-{s['max_width']} (mean {s['mean_width']}), "
+          f"height {s['min_height']}-{s['max_height']} (mean {s['mean_height']})")
+    print(f"  skipped: {len(report['skipped'])}")
+    for item in report["skipped"]:
+        print(f"    {item['path']}: {item['reason']}")
+
+
+def _spec_from_args(a):
+    from core.config import RunSpec
+    overrides = dict(data=a.data, backbone=a.backbone, weights=a.weights, image_size=a.image_size, epochs=a.epochs,
+                     fine_tune_epochs=a.fine_tune_epochs, freeze_from=a.freeze_from, batch_size=a.batch_size,
+                     lr=a.lr, fine_tune_lr=a.fine_tune_lr, seed=a.seed, name=a.name, head=a.head,
+                     precision=a.precision, dropout=a.dropout, augment=a.aug_file)
+    spec = RunSpec.from_recipe(a.recipe, **overrides)
+    if spec.data is not None:
+        from core.data import scan
+        scan(spec.data, spec.val_fraction, spec.test_fraction, spec.seed)  # refuse unusable folders now
+    if spec.uses_backbone and spec.weights not in ("imagenet", "none"):
+        from pathlib import Path
+        if not Path(spec.weights).expanduser().is_file():
+            raise ValueError(f"Weights file {spec.weights} does not exist: give the path of a weights file, "
+                             f"or --weights imagenet or none.")
+    if spec.recipe == "fine_tune":
+        from core.models import conv_base, freeze_from
+        freeze_from(conv_base(spec.backbone, "none", spec.image_size), spec.resolved_freeze_from)
+    return spec
+
+
+def _wait_and_report(run_id: str) -> int:
+    from core import runner
+
+    def on_epoch(row):
+        parts = [f"{k}={row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if row[k] is not None]
+        print(f"epoch {row['epoch']} [{row['phase']}] " + " ".join(parts) + f" ({row['seconds']:.1f}s)", flush=True)
+    run = runner.wait(run_id, on_epoch)
+    result = runner.summary(run_id)
+    if run["status"] == "failed":
+        print(f"run failed: {run['error']}", file=sys.stderr)
+    print(json.dumps(result), flush=True)
+    return 0 if run["status"] == "finished" else 1
+
+
+def cmd_train(a):
+    from core import runner
+    spec = _spec_from_args(a)
+    run_id = runner.submit(spec)
+    if a.wait:
+        print(f"queued run {run_id}", flush=True)
+        return _wait_and_report(run_id)
+    print(run_id)
+
+
+def cmd_runs(a):
+    from core import runner
+    rows = runner.runs()
+    out = [{"id": r["id"], "name": r["name"], "recipe": r["recipe"], "backbone": r["backbone"],
+            "status": r["status"], "pid": r["pid"], "epochs_done": r["epochs_done"],
+            "epochs_total": r["epochs_total"], "best_val_acc": r["best_val_acc"], "created": r["created"],
+            "weights_used": r["weights_used"], "error": r["error"]} for r in rows]
+    if a.json:
+        return _print_json(out)
+    print(f"{'id':<23}{'recipe':<24}{'status':<12}{'epochs':>8}{'best val':>10}  name")
+    for r in out:
+        best = f"{r['best_val_acc']:.3f}" if r["best_val_acc"] is not None else "-"
+        print(f"{r['id']:<23}{r['recipe']:<24}{r['status']:<12}{r['epochs_done']:>3}/{r['epochs_total']:<4}"
+              f"{best:>10}  {r['name']}")
+
+
+def cmd_stop(a):
+    from core import runner
+    run = store.find_run(a.run)
+    print(f"{run['id']}: {runner.stop(run['id'])}")
+
+
+def cmd_resume(a):
+    from core import runner
+    run = store.find_run(a.run)
+    runner.resume(run["id"])
+    if a.wait:
+        return _wait_and_report(run["id"])
+    print(run["id"])
+
+
+def cmd_export(a):
+    run = store.find_run(a.run)
+    src = store.run_dir(run["id"]) / f"{a.which}.keras"
+    if not src.is_file():
+        raise FileNotFoundError(f"Run {run['id']} has no {a.which}.keras ({run['status']}); finish or resume it first.")
+    shutil.copyfile(src, a.path)
+    print(f"wrote {a.path}")
+
+
+def cmd_evaluate(a):
+    from core.evaluate import evaluate
+    run = store.find_run(a.run)
+    result = evaluate(run["id"], a.data, a.split, a.which)
+    if a.json:
+        return _print_json(result)
+    print(f"{result['n']} images ({result['split']}): accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}")
+    print("confusion matrix (rows: true, columns: predicted): " + ", ".join(result["classes"]))
+    for cls, row in zip(result["classes"], result["confusion_matrix"]):
+        print(f"  {cls:<12}" + " ".join(f"{n:>6}" for n in row))
+
+
+def cmd_prefetch(a):
+    from core import prefetch
+    if a.weights:
+        for backbone in a.weights:
+            print(f"{backbone}: {prefetch.prefetch_weights(backbone, a.image_size)}")
+    if a.weights and not a.dataset:
+        return
+    print(f"dataset: {prefetch.prefetch_dataset()}")
+
+
+def cmd_worker(a):
+    from core.runner import kick
+    from core.train import run_worker
+    status = run_worker(a.run)
+    kick()
+    return 0 if status in ("finished", "stopped") else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m core", description="Fine-Tuning Lab engine.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("layers", help="the conv base's layer table for a freeze point")
+    s.add_argument("--backbone", default="vgg16")
+    s.add_argument("--freeze-from", default=None, help="first trainable layer (default: none trainable)")
+    s.add_argument("--image-size", type=int, default=150)
+    s.add_argument("--weights", default="none", help="weights to load (parameter counts do not depend on them)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_layers)
+
+    s = sub.add_parser("scan", help="classes, counts and skipped files of a data folder")
+    s.add_argument("dir")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("train", help="queue a run of a recipe (see --recipe)")
+    from core.config import RECIPES
+    s.add_argument("--recipe", required=True, choices=list(RECIPES))
+    s.add_argument("--data", help="folder of class subfolders (default: the built-in demo data)")
+    s.add_argument("--backbone")
+    s.add_argument("--weights", help="imagenet, none, or the path of a weights file")
+    s.add_argument("--image-size", type=int)
+    s.add_argument("--epochs", type=int, help="epochs (fine_tune: of phase 1)")
+    s.add_argument("--fine-tune-epochs", type=int)
+    s.add_argument("--freeze-from", help="fine_tune: first layer to unfreeze (default block5_conv1 for VGG16)")
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--fine-tune-lr", type=float)
+    s.add_argument("--dropout", type=float)
+    s.add_argument("--head", choices=["auto", "flatten", "gap"])
+    s.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    s.add_argument("--aug-file", help="augmentation: a preset name (none, lecture, second_edition) or a JSON file")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--name")
+    s.add_argument("--wait", action="store_true", help="print each epoch and a JSON summary at the end")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("runs", help="list runs")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_runs)
+
+    for name, func, text in (("stop", cmd_stop, "stop a run at its next batch"),
+                             ("resume", cmd_resume, "continue a stopped or interrupted run")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("run")
+        if name == "resume":
+            s.add_argument("--wait", action="store_true")
+        s.set_defaults(func=func)
+
+    s = sub.add_parser("export", help="copy a run's model (.keras) to PATH")
+    s.add_argument("run")
+    s.add_argument("path")
+    s.add_argument("--which", choices=["best", "last"], default="best")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("evaluate", help="score a run on a folder of class subfolders")
+    s.add_argument("run")
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", help="train, validation or test (default: test if present, else validation)")
+    s.add_argument("--which", choices=["best", "last"], default="best")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("prefetch", help="download the cats-vs-dogs subset (and --weights) when online")
+    s.add_argument("--weights", nargs="*", help="also cache ImageNet weights for these backbones")
+    s.add_argument("--dataset", action="store_true", help="with --weights: also fetch the dataset")
+    s.add_argument("--image-size", type=int, default=224)
+    s.set_defaults(func=cmd_prefetch)
+
+    s = sub.add_parser("worker", help=argparse.SUPPRESS)
+    s.add_argument("run")
+    s.set_defaults(func=cmd_worker)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one sentence, no traceback, for every expected kind of bad input
+        from core.data import DataError
+        expected = (ValueError, FileNotFoundError, DataError, RuntimeError, PermissionError)
+        if not isinstance(exc, expected):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

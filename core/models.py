@@ -1,0 +1,194 @@
+"""The lecture's networks: the small CNNs, pretrained convolutional bases, classifier heads, freezing.
+
+Every model built here takes raw RGB pixels (0-255) as input: the from-scratch networks start with
+a Rescaling layer, pretrained bases with `BackbonePreprocess` (their own preprocess_input), so a saved
+`.keras` model can be applied to images directly. Weights are "imagenet" (Keras's standard download,
+cached in ~/.keras/models/), "none" (random), or the path of a weights file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from core.config import BACKBONES, RunSpec
+
+
+class WeightsError(ValueError):
+    """A weights choice that cannot be loaded; the message names the file and the reason."""
+
+
+@keras.saving.register_keras_serializable(package="tunelab")
+class BackbonePreprocess(layers.Layer):
+    """keras.applications preprocessing as a layer: "caffe" (RGB->BGR, ImageNet mean removed) or "tf" ([-1, 1])."""
+
+    def __init__(self, mode: str = "caffe", **kwargs):
+        kwargs.setdefault("dtype", "float32")  # exact preprocessing even under mixed precision
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, x):
+        x = keras.ops.cast(x, self.compute_dtype)
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        mean = keras.ops.convert_to_tensor([103.939, 116.779, 123.68], dtype=self.compute_dtype)
+        return x[..., ::-1] - mean
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+
+
+def imagenet_file(backbone: str, image_size: int = 224) -> Path:
+    """Where Keras caches the backbone's ImageNet (no-top) weights."""
+    rows = image_size if image_size in (96, 128, 160, 192, 224) else 224
+    return keras_cache_dir() / BACKBONES[backbone].imagenet_file.format(rows=rows)
+
+
+def weights_status(backbone: str, image_size: int = 224) -> dict:
+    """Whether ImageNet weights are usable without a download (nothing is fetched here)."""
+    path = imagenet_file(backbone, image_size)
+    cached = path.is_file() and path.stat().st_size > 0
+    return {"backbone": backbone, "cached": cached, "path": str(path), "size_mb": BACKBONES[backbone].imagenet_mb,
+            "status": "cached" if cached else "not cached: downloaded on first use (needs network)"}
+
+
+def describe_weights(weights: str) -> str:
+    """A plain statement of which weights a run uses, stored with the run."""
+    if weights == "imagenet":
+        return "ImageNet (Keras standard weights)"
+    if weights == "none":
+        return "random initialisation (no pretrained weights)"
+    return f"local file {Path(weights).name}"
+
+
+def conv_base(backbone: str, weights: str, image_size: int) -> keras.Model:
+    """The backbone's convolutional base (include_top=False) with the requested weights."""
+    info = BACKBONES[backbone]
+    app = getattr(keras.applications, info.app)
+    kwargs = dict(include_top=False, input_shape=(image_size, image_size, 3))
+    if weights in ("none", None):
+        return app(weights=None, **kwargs)
+    if weights == "imagenet":
+        try:
+            return app(weights="imagenet", **kwargs)
+        except Exception as exc:  # download failed (offline), or a corrupt cache file
+            raise WeightsError(
+                f"ImageNet weights for {info.title} are not cached at {imagenet_file(backbone, image_size)} and "
+                f"could not be downloaded ({type(exc).__name__}: {str(exc)[:200]}). Connect to the network once "
+                f"(`python -m core prefetch --weights {backbone}`), or pass a local file with --weights PATH.") from exc
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise WeightsError(f"Weights file {path} does not exist: give the path of a {info.title} no-top weights "
+                           f"file (.h5 or .weights.h5), or use --weights imagenet or none.")
+    model = app(weights=None, **kwargs)
+    try:
+        model.load_weights(str(path))
+    except Exception as exc:
+        raise WeightsError(f"Weights file {path} does not fit {info.title} without its top at {image_size} px "
+                           f"({type(exc).__name__}: {str(exc)[:200]}). Use a weights file made for "
+                           f"keras.applications.{info.app}(include_top=False).") from exc
+    return model
+
+
+def layer_names(base: keras.Model) -> list[str]:
+    return [layer.name for layer in base.layers if not isinstance(layer, layers.InputLayer)]
+
+
+def freeze_from(base: keras.Model, first_trainable: str | None) -> None:
+    """Freeze every layer before `first_trainable`; that layer and all after it train. None freezes all."""
+    names = layer_names(base)
+    if first_trainable is not None and first_trainable not in names:
+        blocks = sorted({n.split("_")[0] for n in names})
+        raise ValueError(f"Layer {first_trainable!r} is not in {base.name}; valid freeze points are its layer "
+                         f"names, for example {', '.join(names[-6:])} (blocks: {', '.join(blocks[:8])}...).")
+    base.trainable = True
+    trainable = False
+    for layer in base.layers:
+        if layer.name == first_trainable:
+            trainable = True
+        # BatchNorm layers stay frozen (inference mode) when fine-tuning, as Keras recommends.
+        layer.trainable = trainable and not isinstance(layer, layers.BatchNormalization)
+
+
+def _count(weights) -> int:
+    return int(sum(int(w.numpy().size) if hasattr(w, "numpy") else int(keras.ops.size(w)) for w in weights))
+
+
+def layer_table(backbone: str, freeze_point: str | None = None, image_size: int = 150, weights: str = "none") -> dict:
+    """The conv base's layers with parameter counts and trainability for a freeze point (conv base only)."""
+    base = conv_base(backbone, weights, image_size)
+    freeze_from(base, freeze_point)
+    rows = [{"name": layer.name, "type": type(layer).__name__,
+             "output_shape": list(layer.output.shape[1:]), "params": layer.count_params(),
+             "trainable": bool(layer.trainable)}
+            for layer in base.layers if not isinstance(layer, layers.InputLayer)]
+    trainable = _count(base.trainable_weights)
+    total = base.count_params()
+    return {"backbone": backbone, "image_size": image_size, "freeze_from": freeze_point, "total_params": total,
+            "trainable_params": trainable, "non_trainable_params": total - trainable, "layers": rows}
+
+
+def output_layer(n_classes: int) -> layers.Layer:
+    """Sigmoid unit for two classes, softmax otherwise; float32 so mixed precision stays stable."""
+    if n_classes == 2:
+        return layers.Dense(1, activation="sigmoid", dtype="float32", name="predictions")
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="predictions")
+
+
+def small_cnn(image_size: int, n_classes: int = 2, dropout: float = 0.0, batchnorm: bool = False,
+              rescale: float = 1 / 255) -> keras.Model:
+    """The lecture's convnet: Conv 32-64-128-128 (3x3) + 2x2 max-pooling, Dense 512."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Rescaling(rescale, name="rescale")(inputs)
+    for i, filters in enumerate((32, 64, 128, 128), start=1):
+        if batchnorm:
+            x = layers.Conv2D(filters, 3, use_bias=False, name=f"conv{i}")(x)
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.Activation("relu", name=f"relu{i}")(x)
+        else:
+            x = layers.Conv2D(filters, 3, activation="relu", name=f"conv{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dense(512, activation="relu", name="dense")(x)
+    return keras.Model(inputs, output_layer(n_classes)(x), name="small_cnn")
+
+
+def head(input_shape, n_classes: int, pooling: str, dropout: float) -> keras.Model:
+    """The densely connected classifier on top of a conv base: Flatten or GAP, Dense 256, Dropout."""
+    inputs = keras.Input(input_shape, name="features")
+    x = layers.Flatten(name="flatten")(inputs) if pooling == "flatten" else \
+        layers.GlobalAveragePooling2D(name="gap")(inputs)
+    x = layers.Dense(256, activation="relu", name="dense")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, output_layer(n_classes)(x), name="head")
+
+
+def full_model(base: keras.Model, head_model: keras.Model, preprocess: str) -> keras.Model:
+    """Raw pixels -> backbone preprocessing -> conv base -> head, as one model."""
+    inputs = keras.Input(base.input_shape[1:], name="image")
+    x = BackbonePreprocess(preprocess, name="preprocess")(inputs)
+    x = base(x)
+    return keras.Model(inputs, head_model(x), name=f"{base.name}_classifier")
+
+
+def build_scratch(spec: RunSpec, n_classes: int) -> keras.Model:
+    return small_cnn(spec.image_size, n_classes, dropout=spec.dropout if spec.recipe != "scratch" else 0.0,
+                     batchnorm=spec.recipe == "scratch_bn", rescale=spec.augment.rescale)
+
+
+def loss_for(n_classes: int) -> str:
+    return "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
+
+
+def compile_model(model: keras.Model, lr: float, n_classes: int) -> None:
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss_for(n_classes),
+                  metrics=["accuracy"])

@@ -1,0 +1,100 @@
+"""Input pipeline: decode a split once into an on-disk image cache, then feed Keras from it.
+
+Decoding JPEGs every epoch is what makes the lecture's pipeline slow on a CPU. Here each split is
+decoded once, in parallel, to a uint8 array file keyed by the images' content and the size
+(`home()/cache/images/`), and read back as a memory map, so memory does not grow with the data.
+`ImageBatches` is a `keras.utils.PyDataset` over that array; when augmenting, it calls
+`core.augment.augment_batch` with per-image seeds, the same function the preview shows.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+from core import store
+from core.augment import AugmentConfig, augment_batch, image_seed
+from core.data import load_image
+
+DECODER_VERSION = "pil-bilinear-1"
+
+
+def content_key(paths: list[str], *extra) -> str:
+    """A hash of the files' bytes, their order and `extra` (size, decoder...)."""
+    h = hashlib.sha1(repr(extra).encode())
+    for path in paths:
+        with open(path, "rb") as f:
+            h.update(hashlib.sha1(f.read()).digest())
+    return h.hexdigest()[:20]
+
+
+def _atomic_npy(path: Path, shape, dtype, fill: Callable[[np.ndarray], None]) -> np.ndarray:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    fill(arr)
+    arr.flush()
+    del arr
+    os.replace(tmp, path)
+    return np.load(path, mmap_mode="r")
+
+
+def decoded_images(paths: list[str], size: int,
+                   progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str]:
+    """((N, size, size, 3) uint8 memory map of the decoded images, its content key); built once, cached."""
+    key = content_key(paths, size, DECODER_VERSION)
+    path = store.home() / "cache" / "images" / f"{key}.npy"
+    if path.exists():
+        try:
+            return np.load(path, mmap_mode="r"), key
+        except (ValueError, OSError):
+            path.unlink(missing_ok=True)
+
+    def fill(arr):
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            for i, img in enumerate(pool.map(lambda p: load_image(p, size), paths)):
+                arr[i] = img
+                if progress and (i % 50 == 0 or i == len(paths) - 1):
+                    progress(i + 1, len(paths))
+    return _atomic_npy(path, (len(paths), size, size, 3), np.uint8, fill), key
+
+
+class ImageBatches(keras.utils.PyDataset):
+    """Batches of (float32 images 0-255, labels) from a decoded array, optionally augmented.
+
+    The order is reshuffled every epoch from (seed, epoch); image i of the epoch is augmented with
+    `image_seed(seed, epoch, i)`, so a resumed run sees exactly the batches it would have seen.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False,
+                 augment: AugmentConfig | None = None, seed: int = 0, epoch: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.labels = images, np.asarray(labels)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+        self.augment = augment if augment is not None and not augment.is_identity() else None
+        self.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        n = len(self.labels)
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        positions = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.labels)))
+        idx = self.order[positions]
+        x = np.asarray(self.images[np.sort(idx)], dtype=np.float32)[np.argsort(np.argsort(idx))]
+        if self.augment is not None:
+            x = augment_batch(x, self.augment, [image_seed(self.seed, self.epoch, int(p)) for p in positions])
+        return x, self.labels[idx].astype(np.float32)
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)

@@ -1,0 +1,149 @@
+"""Run lifecycle: queue runs, start workers as detached processes, stop, resume, and spot dead workers.
+
+There is no daemon: whoever submits, lists or finishes a run calls `kick()`, which (under the store's
+write lock) marks runs whose worker died as `interrupted` and starts queued runs while fewer than
+`max_concurrent()` are running. A worker's liveness is its pid plus a heartbeat it writes every 5 s.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core import store
+from core.config import RunSpec
+
+HEARTBEAT_TIMEOUT = 120.0
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def max_concurrent() -> int:
+    return max(1, int(os.environ.get("TUNELAB_MAX_RUNS", "1")))
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if `pid` is a live (non-zombie) process."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _spawn(run_id: str) -> int:
+    logfile = open(store.run_dir(run_id) / "worker.log", "ab")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+               TUNELAB_HOME=str(store.home()), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-m", "core", "worker", run_id], cwd=PROJECT_ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    logfile.close()
+    return proc.pid
+
+
+def kick() -> None:
+    """Mark dead workers' runs interrupted, then start queued runs up to the concurrency limit."""
+    now = time.time()
+    with store.connect(immediate=True) as c:
+        running = c.execute("SELECT id, pid, heartbeat FROM runs WHERE status = 'running'").fetchall()
+        alive = 0
+        for run in running:
+            stale = run["heartbeat"] is not None and now - run["heartbeat"] > HEARTBEAT_TIMEOUT
+            if not pid_alive(run["pid"]) or stale:
+                c.execute("UPDATE runs SET status = 'interrupted', finished = ?, progress = '{}', error = ? "
+                          "WHERE id = ?", (now, "the worker process died (killed or crashed); resume continues "
+                                                "from the last finished epoch", run["id"]))
+                c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)",
+                          (run["id"], now, f"worker pid {run['pid']} is gone: run interrupted"))
+            else:
+                alive += 1
+        queued = c.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY created").fetchall()
+        for run in queued[:max(0, max_concurrent() - alive)]:
+            try:
+                pid = _spawn(run["id"])
+            except OSError as exc:
+                c.execute("UPDATE runs SET status = 'failed', error = ? WHERE id = ?",
+                          (f"could not start the worker process: {exc}", run["id"]))
+                continue
+            c.execute("UPDATE runs SET status = 'running', pid = ?, heartbeat = ?, started = ? WHERE id = ?",
+                      (pid, now, now, run["id"]))
+
+
+def submit(spec: RunSpec) -> str:
+    """Validate `spec`, store it as a queued run, and start it if a slot is free. Returns the run id."""
+    spec.validate()
+    run_id = store.create_run(spec.to_dict(), spec.display_name(), spec.recipe,
+                              spec.backbone if spec.uses_backbone else None, spec.total_epochs)
+    store.log(run_id, f"queued: {spec.display_name()}")
+    kick()
+    return run_id
+
+
+def stop(run_id: str) -> str:
+    """Ask a running run to stop at its next batch (a queued one stops at once). Returns the new state."""
+    with store.connect(immediate=True) as c:
+        status = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()["status"]
+        if status == "queued":
+            c.execute("UPDATE runs SET status = 'stopped', finished = ? WHERE id = ?", (time.time(), run_id))
+            return "stopped"
+        if status == "running":
+            c.execute("UPDATE runs SET stop_requested = 1 WHERE id = ?", (run_id,))
+            return "stopping"
+        return status
+
+
+def resume(run_id: str) -> None:
+    """Queue a stopped, interrupted or failed run again; it continues after its last finished epoch."""
+    run = store.get_run(run_id)
+    if run["status"] not in ("stopped", "interrupted", "failed"):
+        raise ValueError(f"Run {run_id} is {run['status']}: only stopped, interrupted or failed runs can be resumed.")
+    if run["epochs_done"] >= run["epochs_total"] and (store.run_dir(run_id) / "best.keras").exists():
+        raise ValueError(f"Run {run_id} already has all {run['epochs_total']} epochs.")
+    store.update_run(run_id, status="queued", stop_requested=0, error=None, finished=None)
+    store.log(run_id, f"resume requested after epoch {run['epochs_done']}")
+    kick()
+
+
+def runs() -> list[dict]:
+    """All runs, after bringing the queue up to date."""
+    kick()
+    return store.list_runs()
+
+
+def wait(run_id: str, on_epoch=None, poll: float = 1.0) -> dict:
+    """Block until the run leaves queued/running; `on_epoch(epoch_row)` is called for each new epoch."""
+    seen = 0
+    while True:
+        run = store.get_run(run_id)
+        rows = store.epochs(run_id)
+        for row in rows[seen:]:
+            if on_epoch:
+                on_epoch(row)
+        seen = len(rows)
+        if run["status"] not in store.ACTIVE:
+            return run
+        kick()
+        time.sleep(poll)
+
+
+def summary(run_id: str) -> dict:
+    """The headline numbers of a run."""
+    run = store.get_run(run_id)
+    rows = store.epochs(run_id)
+    vals = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
+    return {"run_id": run_id, "name": run["name"], "status": run["status"], "error": run["error"],
+            "epochs_done": len(rows), "epochs_total": run["epochs_total"],
+            "best_val_acc": max(vals) if vals else None, "final_val_acc": vals[-1] if vals else None,
+            "final_val_loss": rows[-1]["val_loss"] if rows else None,
+            "seconds": round(sum(r["seconds"] or 0 for r in rows), 1),
+            "weights_used": run["weights_used"], "precision": run["precision_used"]}

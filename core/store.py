@@ -1,0 +1,187 @@
+"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log.
+
+Everything the dashboard and the command line show about runs is read from here, and the training
+worker is the only writer of a running run's epochs. Artifacts (models, checkpoints, TensorBoard logs)
+live in the run's folder, `home()/runs/<id>/`. Each call opens its own short connection, so the store
+is safe to use from several processes and threads at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
+ACTIVE = ("queued", "running")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    backbone TEXT,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    pid INTEGER,
+    heartbeat REAL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    epochs_total INTEGER NOT NULL,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    weights_used TEXT,
+    precision_used TEXT,
+    info TEXT NOT NULL DEFAULT '{}',
+    tags TEXT NOT NULL DEFAULT '[]',
+    progress TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, lr REAL, seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS log (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    ts REAL NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
+"""
+
+
+def home() -> Path:
+    """The lab's home folder: $TUNELAB_HOME, or ~/.tunelab."""
+    path = Path(os.environ.get("TUNELAB_HOME") or Path.home() / ".tunelab").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_dir(run_id: str) -> Path:
+    return home() / "runs" / run_id
+
+
+@contextmanager
+def connect(immediate: bool = False):
+    """A short-lived connection; `immediate=True` takes the write lock at once (for read-modify-write)."""
+    path = home() / "runs.sqlite"
+    try:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    except sqlite3.OperationalError as exc:
+        raise RuntimeError(f"Cannot open the run store {path}: {exc}. Check that the folder is writable "
+                           f"or set TUNELAB_HOME to another folder.") from exc
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(_SCHEMA)
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _row(row: sqlite3.Row | None) -> dict | None:
+    if row is None:
+        return None
+    d = dict(row)
+    for key in ("spec", "info", "tags", "progress"):
+        d[key] = json.loads(d[key]) if d.get(key) else ({} if key != "tags" else [])
+    return d
+
+
+def create_run(spec_dict: dict, name: str, recipe: str, backbone: str | None, epochs_total: int) -> str:
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    with connect() as c:
+        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total) "
+                  "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+                  (run_id, name, recipe, backbone, json.dumps(spec_dict), time.time(), epochs_total))
+    run_dir(run_id).mkdir(parents=True, exist_ok=True)
+    return run_id
+
+
+def get_run(run_id: str) -> dict | None:
+    with connect() as c:
+        row = _row(c.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+        if row:
+            row["epochs_done"] = c.execute("SELECT COUNT(*) FROM epochs WHERE run_id = ?", (run_id,)).fetchone()[0]
+    return row
+
+
+def find_run(prefix: str) -> dict:
+    """The run whose id (or unique id prefix, or name) is `prefix`; ValueError if none or ambiguous."""
+    with connect() as c:
+        ids = [r[0] for r in c.execute("SELECT id FROM runs WHERE id LIKE ? OR name = ?", (prefix + "%", prefix))]
+    if len(ids) != 1:
+        raise ValueError(f"No run matches {prefix!r}; `python -m core runs` lists them." if not ids else
+                         f"{len(ids)} runs match {prefix!r}: give more of the id.")
+    return get_run(ids[0])
+
+
+def list_runs() -> list[dict]:
+    with connect() as c:
+        rows = [_row(r) for r in c.execute(
+            "SELECT runs.*, (SELECT COUNT(*) FROM epochs e WHERE e.run_id = runs.id) AS epochs_done, "
+            "(SELECT MAX(val_accuracy) FROM epochs e WHERE e.run_id = runs.id) AS best_val_acc "
+            "FROM runs ORDER BY created")]
+    return rows
+
+
+def update_run(run_id: str, **fields) -> None:
+    for key in ("info", "tags", "progress"):
+        if key in fields and not isinstance(fields[key], str):
+            fields[key] = json.dumps(fields[key])
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    with connect() as c:
+        c.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
+
+
+def set_status(run_id: str, status: str, error: str | None = None) -> None:
+    assert status in STATUSES, status
+    fields = {"status": status, "error": error}
+    if status in ("finished", "stopped", "failed", "interrupted"):
+        fields["finished"] = time.time()
+    update_run(run_id, **fields)
+
+
+def record_epoch(run_id: str, epoch: int, phase: str, metrics: dict) -> None:
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+    with connect() as c:
+        c.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (run_id, epoch, phase, *[None if metrics.get(k) is None else float(metrics[k]) for k in keys]))
+
+
+def epochs(run_id: str) -> list[dict]:
+    with connect() as c:
+        return [dict(r) for r in c.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
+
+
+def log(run_id: str, message: str) -> None:
+    with connect() as c:
+        c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)", (run_id, time.time(), message))
+
+
+def log_lines(run_id: str, limit: int = 200) -> list[dict]:
+    with connect() as c:
+        rows = c.execute("SELECT ts, message FROM log WHERE run_id = ? ORDER BY ts DESC LIMIT ?", (run_id, limit))
+        return [dict(r) for r in reversed(rows.fetchall())]
+
+
+def delete_run(run_id: str) -> None:
+    import shutil
+    with connect() as c:
+        c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+    shutil.rmtree(run_dir(run_id), ignore_errors=True)

@@ -1,0 +1,236 @@
+"""The training worker: runs one stored run's recipe in this process, resuming from its last epoch.
+
+Started by `core.runner` as `python -m core worker RUN_ID` in its own process. Every recipe is a
+Keras `fit` (with `RunRecorder`, `TensorBoard`), fed by `core.pipeline`; the frozen-base recipes
+without augmentation train their head on features cached by `core.features`. A checkpoint is
+written after every epoch, so a stop or a crash keeps every finished epoch and `resume` continues.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+
+import keras
+import numpy as np
+
+from core import demo, features, models, precision, store
+from core.callbacks import ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
+from core.config import BACKBONES, RunSpec
+from core.data import DataError, scan
+from core.pipeline import ImageBatches, decoded_images
+
+
+def data_root(spec: RunSpec):
+    return spec.data or demo.demo_dataset_path(store.home())
+
+
+class Job:
+    """One run's state while it trains: its spec, data, and where it stands."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.run = store.get_run(run_id)
+        self.spec = RunSpec.from_dict(self.run["spec"])
+        self.dir = store.run_dir(run_id)
+        self.done = self.run["epochs_done"]
+        self.best = {"val_accuracy": max([e["val_accuracy"] or 0 for e in store.epochs(run_id)], default=-1.0)}
+
+    # -- data ----------------------------------------------------------------------------------
+    def load_data(self) -> None:
+        spec = self.spec
+        ds = scan(data_root(spec), spec.val_fraction, spec.test_fraction, spec.seed)
+        self.classes = ds.classes
+        split_file = self.dir / "split.json"
+        split_file.write_text(json.dumps({"root": str(ds.root), "classes": ds.classes, "splits": ds.splits}))
+        if ds.skipped:
+            store.log(self.run_id, f"{len(ds.skipped)} files skipped while scanning "
+                                   f"(first: {ds.skipped[0]['path']}: {ds.skipped[0]['reason']})")
+        self.arrays = {}
+        for split in ("train", "validation"):
+            paths = [p for p, _ in ds.splits[split]]
+            labels = np.array([y for _, y in ds.splits[split]], dtype=np.int64)
+            images, key = decoded_images(paths, spec.image_size, self._decode_progress(split))
+            self.arrays[split] = (images, labels, key)
+        store.update_run(self.run_id, info={"classes": ds.classes, "counts": ds.counts(), "presplit": ds.presplit,
+                                            "data_root": str(ds.root), "skipped": len(ds.skipped)})
+        store.log(self.run_id, "data: " + ", ".join(f"{s} {len(v)}" for s, v in ds.splits.items())
+                  + f" images, classes {ds.classes}")
+
+    def _decode_progress(self, split):
+        def report(done, total):
+            store.update_run(self.run_id, progress={"stage": f"decoding {split} images", "done": done,
+                                                    "total": total, "time": time.time()})
+        return report
+
+    def batches(self, split: str, augment: bool) -> ImageBatches:
+        images, labels, _ = self.arrays[split]
+        train = split == "train"
+        return ImageBatches(images, labels, self.spec.batch_size, shuffle=train,
+                            augment=self.spec.augment if (train and augment) else None,
+                            seed=self.spec.seed, epoch=self.done if train else 0)
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(self, model, phase: str, kind: str, end_epoch: int, train, val, **fit_kwargs) -> None:
+        if self.done >= end_epoch:
+            return
+        steps = len(train) if hasattr(train, "__len__") else int(np.ceil(len(train[1]) / self.spec.batch_size))
+        callbacks = [RunRecorder(self.run_id, phase, kind, self.best, steps),
+                     keras.callbacks.TensorBoard(str(self.dir / "tb"), write_graph=False, profile_batch=0)]
+        store.log(self.run_id, f"phase {phase}: epochs {self.done + 1}-{end_epoch}, "
+                               f"{count(model.trainable_weights):,} trainable parameters")
+        if isinstance(train, tuple):
+            model.fit(train[0], train[1], validation_data=val, batch_size=self.spec.batch_size, epochs=end_epoch,
+                      initial_epoch=self.done, callbacks=callbacks, verbose=0, shuffle=True, **fit_kwargs)
+        else:
+            model.fit(train, validation_data=val, epochs=end_epoch, initial_epoch=self.done,
+                      callbacks=callbacks, verbose=0, **fit_kwargs)
+        self.done = end_epoch
+
+    def resume_model(self, build, kind_wanted: str):
+        """The checkpoint after `self.done` epochs if there is one (and of the wanted kind), else `build()`."""
+        found = latest_checkpoint(self.run_id, self.done) if self.done else None
+        if found and found[1] == kind_wanted:
+            store.log(self.run_id, f"resuming from {found[0].name}")
+            return keras.models.load_model(found[0], safe_mode=True), True
+        return build(), False
+
+    # -- recipes -------------------------------------------------------------------------------
+    def run_scratch(self) -> None:
+        spec = self.spec
+        model, loaded = self.resume_model(lambda: models.build_scratch(spec, len(self.classes)), "full")
+        if not loaded:
+            models.compile_model(model, spec.lr, len(self.classes))
+        self.fit(model, "train", "full", spec.epochs, self.batches("train", spec.augmenting),
+                 self.batches("validation", False))
+        self.finalise(model)
+
+    def run_backbone(self) -> None:
+        spec, n = self.spec, len(self.classes)
+        base = models.conv_base(spec.backbone, spec.weights, spec.image_size)
+        base.trainable = False
+        pre = BACKBONES[spec.backbone].preprocess
+        pooling = spec.resolved_head
+
+        def new_head():
+            return models.head(base.output_shape[1:], n, pooling, spec.dropout)
+
+        # Phase 1: classifier on the frozen base.
+        if spec.augmenting:
+            def build_full():
+                full = models.full_model(base, new_head(), pre)
+                models.compile_model(full, spec.lr, n)
+                return full
+            model, _ = self.resume_model(build_full, "full") if self.done <= spec.epochs else (None, False)
+            if model is not None:
+                self.fit(model, "head", "full", spec.epochs, self.batches("train", True),
+                         self.batches("validation", False))
+        else:
+            head_model, loaded = self.resume_model(new_head, "head") if self.done <= spec.epochs else (None, False)
+            if head_model is not None:
+                if not loaded:
+                    models.compile_model(head_model, spec.lr, n)
+                feats = {s: self.features(base, pre, s) for s in ("train", "validation")}
+                self.fit(head_model, "head", "head", spec.epochs, (feats["train"], self.arrays["train"][1]),
+                         (feats["validation"], self.arrays["validation"][1]))
+                model = models.full_model(base, head_model, pre)
+            else:
+                model = None
+        if spec.recipe != "fine_tune" or spec.fine_tune_epochs == 0:
+            self.finalise(model)
+            return
+
+        # Phase 2: unfreeze the top of the base and train on with a low learning rate.
+        if self.done > spec.epochs:
+            model = keras.models.load_model(latest_checkpoint(self.run_id, self.done)[0], safe_mode=True)
+            store.log(self.run_id, f"resuming fine-tuning from epoch {self.done}")
+        else:
+            if model is None:
+                model = keras.models.load_model(latest_checkpoint(self.run_id, self.done)[0], safe_mode=True)
+            inner = model.get_layer(base.name)
+            models.freeze_from(inner, spec.resolved_freeze_from)
+            models.compile_model(model, spec.fine_tune_lr, n)
+        self.fit(model, "fine_tune", "full", spec.total_epochs, self.batches("train", spec.augmenting),
+                 self.batches("validation", False))
+        self.finalise(model)
+
+    def features(self, base, pre: str, split: str) -> np.ndarray:
+        images, _, images_key = self.arrays[split]
+        spec = self.spec
+        key = features.feature_key(images_key, spec.backbone, features.weights_identity(spec.weights, spec.seed),
+                                   base.layers[-1].name, spec.image_size, pre, self.run["precision_used"])
+        reporter = ProgressReporter(self.run_id, f"extracting {split} features", len(images))
+        t0 = time.time()
+        out = features.extract(features.extractor(base, pre), images, key, progress=reporter.report)
+        store.log(self.run_id, f"{split} features {tuple(out.shape)} in {time.time() - t0:.1f}s")
+        return out
+
+    def finalise(self, model) -> None:
+        """Save the last and best models as complete raw-pixel classifiers."""
+        if model is None:  # resumed after the last epoch: only the artifacts are missing
+            found = latest_checkpoint(self.run_id, self.done)
+            model = keras.models.load_model(found[0], safe_mode=True)
+            if found[1] == "head":
+                base = models.conv_base(self.spec.backbone, self.spec.weights, self.spec.image_size)
+                model = models.full_model(base, model, BACKBONES[self.spec.backbone].preprocess)
+        save_atomic(model, self.dir / "last.keras")
+        best_full, best_head = self.dir / "best-full.keras", self.dir / "best-head.keras"
+        if best_head.exists() and (not best_full.exists() or best_head.stat().st_mtime > best_full.stat().st_mtime):
+            base = models.conv_base(self.spec.backbone, self.spec.weights, self.spec.image_size)
+            head_model = keras.models.load_model(best_head, safe_mode=True)
+            best = models.full_model(base, head_model, BACKBONES[self.spec.backbone].preprocess)
+            save_atomic(best, self.dir / "best.keras")
+        elif best_full.exists():
+            best_full.replace(self.dir / "best.keras")
+        store.log(self.run_id, f"saved last.keras and best.keras (best val_accuracy "
+                               f"{self.best.get('val_accuracy', float('nan')):.4f})")
+
+
+def count(weights) -> int:
+    return int(sum(np.prod(w.shape) for w in weights))
+
+
+def _heartbeat(run_id: str, stop: threading.Event) -> None:
+    while not stop.wait(5.0):
+        try:
+            store.update_run(run_id, heartbeat=time.time())
+        except Exception:
+            pass
+
+
+def run_worker(run_id: str) -> str:
+    """Train run `run_id` to the end; returns its final status. Never raises for training errors."""
+    import os
+    stop = threading.Event()
+    store.update_run(run_id, pid=os.getpid(), heartbeat=time.time(), started=time.time(), status="running",
+                     error=None)
+    threading.Thread(target=_heartbeat, args=(run_id, stop), daemon=True).start()
+    status, error = "finished", None
+    try:
+        job = Job(run_id)
+        policy = precision.apply(job.spec.precision)
+        keras.utils.set_random_seed(job.spec.seed)
+        store.update_run(run_id, precision_used=policy,
+                         weights_used=models.describe_weights(job.spec.weights) if job.spec.uses_backbone else
+                         "random initialisation (trained from scratch)")
+        job.run["precision_used"] = policy
+        store.log(run_id, f"worker pid {os.getpid()}, precision {policy}, starting at epoch {job.done}")
+        job.load_data()
+        if job.spec.uses_backbone:
+            job.run_backbone()
+        else:
+            job.run_scratch()
+    except StopRequested:
+        status = "stopped"
+    except (DataError, models.WeightsError, ValueError) as exc:
+        status, error = "failed", str(exc)
+    except Exception as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        store.log(run_id, traceback.format_exc()[-3000:])
+    finally:
+        stop.set()
+    store.set_status(run_id, status, error)
+    store.update_run(run_id, stop_requested=0, progress={})
+    store.log(run_id, f"run {status}" + (f": {error}" if error else ""))
+    return status
