@@ -168,8 +168,10 @@ class Job:
 
     def finalise(self, model) -> None:
         """Save the last and best models as complete raw-pixel classifiers."""
-        if model is None:  # resumed after the last epoch: only the artifacts are missing
-            found = latest_checkpoint(self.run_id, self.done)
+        if model is None:  # stopped, or resumed after the last epoch: build from the latest checkpoint
+            found = latest_checkpoint(self.run_id, store.get_run(self.run_id)["epochs_done"])
+            if found is None:
+                return
             model = keras.models.load_model(found[0], safe_mode=True)
             if found[1] == "head":
                 base = models.conv_base(self.spec.backbone, self.spec.weights, self.spec.image_size)
@@ -223,6 +225,7 @@ def run_worker(run_id: str) -> str:
             job.run_scratch()
     except StopRequested:
         status = "stopped"
+        job.finalise(None)
     except (DataError, models.WeightsError, ValueError) as exc:
         status, error = "failed", str(exc)
     except Exception as exc:

@@ -1,0 +1,114 @@
+"""The command line as users and outside checks call it: `python -m core ...` in a subprocess."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SHARED_DATA, make_folder, needs_shared
+
+
+def cli(*args, home, check=True, timeout=600):
+    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_layers_json_is_the_lectures_table(home):
+    table = json.loads(cli("layers", "--backbone", "vgg16", "--freeze-from", "block5_conv1", "--image-size", 150,
+                           "--json", home=home).stdout)
+    assert (table["total_params"], table["trainable_params"], table["non_trainable_params"]) == \
+        (14_714_688, 7_079_424, 7_635_264)
+    pool = next(layer for layer in table["layers"] if layer["name"] == "block5_pool")
+    assert pool["output_shape"] == [4, 4, 512] and set(pool) == {"name", "type", "output_shape", "params",
+                                                                 "trainable"}
+
+
+def test_scan_json_reports_counts_and_skipped(home, tiny_data):
+    (tiny_data / "train" / "cats" / "broken.jpg").write_bytes(b"\xff\xd8garbage")
+    report = json.loads(cli("scan", tiny_data, "--json", home=home).stdout)
+    assert report["classes"] == ["cats", "dogs"]
+    assert report["counts"]["validation"] == {"cats": 6, "dogs": 6}
+    assert [s["path"].endswith("broken.jpg") for s in report["skipped"]] == [True]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["scan", "/nonexistent/folder"], ["/nonexistent/folder", "does not exist"]),
+    (["train", "--recipe", "scratch", "--data", "/nonexistent/folder"], ["/nonexistent/folder"]),
+    (["train", "--recipe", "scratch", "--epochs", "0"], ["epochs must be between 1"]),
+    (["train", "--recipe", "fine_tune", "--freeze-from", "block9_conv9"], ["block9_conv9", "block5_conv1"]),
+    (["train", "--recipe", "feature_extraction", "--backbone", "alexnet"], ["alexnet", "vgg16"]),
+    (["train", "--recipe", "feature_extraction", "--weights", "/nope/w.h5"], ["/nope/w.h5", "does not exist"]),
+    (["layers", "--backbone", "vgg16", "--freeze-from", "nope"], ["nope"]),
+    (["stop", "no-such-run"], ["no-such-run"]),
+])
+def test_bad_input_exits_non_zero_with_one_sentence(home, args, words):
+    proc = cli(*args, home=home, check=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    message = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(message) == 1 and all(w in message[0] for w in words), proc.stderr
+
+
+def test_one_class_and_empty_folders_are_refused(home, tmp_path):
+    one = make_folder(tmp_path / "one", {"train": 3, "validation": 2}, classes=("cats",))
+    (tmp_path / "empty").mkdir()
+    for folder, words in ((one, "Only one class"), (tmp_path / "empty", "No usable images")):
+        proc = cli("train", "--recipe", "scratch", "--data", folder, home=home, check=False)
+        assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_wait_on_the_demo_data_then_runs_export_evaluate(home, tmp_path):
+    proc = cli("train", "--recipe", "scratch", "--epochs", 2, "--image-size", 48, "--name", "demo run", "--wait",
+               home=home)
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1", "2"]
+    result = json.loads(lines[-1])
+    assert {"run_id", "status", "epochs_done", "best_val_acc", "final_val_acc", "final_val_loss",
+            "seconds"} <= set(result)
+    assert result["status"] == "finished" and result["epochs_done"] == 2
+    runs = json.loads(cli("runs", "--json", home=home).stdout)
+    assert runs[0]["name"] == "demo run" and runs[0]["epochs_total"] == 2 and runs[0]["status"] == "finished"
+    assert {"id", "name", "recipe", "backbone", "status", "pid", "epochs_done", "epochs_total", "best_val_acc",
+            "created"} <= set(runs[0])
+    cli("export", result["run_id"], tmp_path / "model.keras", home=home)
+    assert (tmp_path / "model.keras").stat().st_size > 100_000
+    demo = home / "datasets" / "demo"
+    scores = json.loads(cli("evaluate", result["run_id"], "--data", demo, "--json", home=home).stdout)
+    assert scores["split"] == "test" and scores["n"] == 500 and len(scores["confusion_matrix"]) == 2
+    assert 0 <= scores["accuracy"] <= 1 and scores["loss"] > 0
+
+
+def test_train_prints_the_run_id_last_and_stop_works(home, tiny_data):
+    proc = cli("train", "--recipe", "scratch", "--data", tiny_data, "--image-size", 48, "--epochs", 300,
+               "--batch-size", 2, home=home)
+    run_id = proc.stdout.strip().splitlines()[-1]
+    assert cli("stop", run_id, home=home).stdout.strip().endswith(("stopping", "stopped"))
+    from core import runner
+    os.environ["TUNELAB_HOME"] = str(home)
+    assert runner.wait(run_id, poll=0.3)["status"] == "stopped"
+
+
+def test_prefetch_offline_says_so_and_changes_nothing(home):
+    env_url = "http://127.0.0.1:9/cats_and_dogs_filtered.zip"  # port 9 (discard): nothing listens
+    env = dict(os.environ, TUNELAB_HOME=str(home), TUNELAB_DATASET_URL=env_url)
+    proc = subprocess.run([sys.executable, "-m", "core", "prefetch"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "offline" in proc.stderr and "Nothing was changed" in proc.stderr
+    assert not (home / "datasets" / "cats_and_dogs_filtered").exists()
+
+
+@pytest.mark.slow
+@needs_shared("weights", "mobilenet_v2_imagenet_notop.weights.h5")
+def test_mobilenet_feature_extraction_on_the_real_photos(home):
+    weights = SHARED_DATA.parent.parent / "weights" / "mobilenet_v2_imagenet_notop.weights.h5"
+    proc = cli("train", "--recipe", "feature_extraction", "--backbone", "mobilenet_v2", "--weights", weights,
+               "--data", SHARED_DATA, "--image-size", 160, "--epochs", 10, "--wait", home=home)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["best_val_acc"] >= 0.95, result
+    scores = json.loads(cli("evaluate", result["run_id"], "--data", SHARED_DATA, "--json", home=home).stdout)
+    assert scores["split"] == "test" and scores["accuracy"] >= 0.94

@@ -1,0 +1,120 @@
+"""Training runs end to end on tiny images: recipes, phases, feature cache, stop, kill and resume."""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from core import runner, store
+from core.config import RunSpec
+from core.train import run_worker
+
+
+def _submit_inline(spec: RunSpec) -> str:
+    """Store a run and train it in this process (fast: no worker start-up)."""
+    run_id = store.create_run(spec.to_dict(), spec.display_name(), spec.recipe, spec.backbone, spec.total_epochs)
+    assert run_worker(run_id) == "finished", store.get_run(run_id)["error"]
+    return run_id
+
+
+def test_scratch_aug_run_records_epochs_and_artifacts(home, tiny_data):
+    spec = RunSpec.from_recipe("scratch_aug", data=str(tiny_data), image_size=48, epochs=2, batch_size=8)
+    run_id = _submit_inline(spec)
+    run = store.get_run(run_id)
+    rows = store.epochs(run_id)
+    assert run["status"] == "finished" and [r["epoch"] for r in rows] == [1, 2]
+    assert all(r["phase"] == "train" and r["val_accuracy"] is not None and r["lr"] > 0 for r in rows)
+    folder = store.run_dir(run_id)
+    assert (folder / "best.keras").is_file() and (folder / "last.keras").is_file()
+    assert any((folder / "tb").rglob("events.out.tfevents*"))
+    assert run["info"]["classes"] == ["cats", "dogs"]
+    assert run["weights_used"].startswith("random")
+
+
+def test_feature_extraction_learns_and_reuses_its_feature_cache(home, tiny_data):
+    spec = RunSpec.from_recipe("feature_extraction", data=str(tiny_data), weights="none", image_size=32,
+                               epochs=8, lr=1e-3, head="gap")
+    first = _submit_inline(spec)
+    cached = sorted((home / "cache" / "features").glob("*.npy"))
+    assert len(cached) == 2  # train and validation
+    mtimes = [p.stat().st_mtime_ns for p in cached]
+    second = _submit_inline(RunSpec.from_recipe("feature_extraction", data=str(tiny_data), weights="none",
+                                                image_size=32, epochs=1, lr=1e-3, head="flatten"))
+    assert [p.stat().st_mtime_ns for p in sorted((home / "cache" / "features").glob("*.npy"))] == mtimes
+    assert store.epochs(first)[-1]["accuracy"] > 0.6  # the left/right brightness task is learnable
+    from core.evaluate import evaluate
+    result = evaluate(second, str(tiny_data))
+    assert result["split"] == "test" and result["n"] == 8 and np.sum(result["confusion_matrix"]) == 8
+
+
+def test_fine_tune_records_both_phases_and_unfreezes_the_top_block(home, tiny_data):
+    spec = RunSpec.from_recipe("fine_tune", data=str(tiny_data), weights="none", image_size=32, epochs=2,
+                               fine_tune_epochs=2, augment="none", batch_size=8)
+    run_id = _submit_inline(spec)
+    assert [r["phase"] for r in store.epochs(run_id)] == ["head", "head", "fine_tune", "fine_tune"]
+    assert [r["lr"] for r in store.epochs(run_id)] == pytest.approx([2e-5, 2e-5, 1e-5, 1e-5])
+    messages = [line["message"] for line in store.log_lines(run_id)]
+    head_msg = next(m for m in messages if m.startswith("phase head"))
+    tune_msg = next(m for m in messages if m.startswith("phase fine_tune"))
+    # head: Flatten(1x1x512) -> Dense 256 -> Dense 1; fine-tune adds block5's three convolutions.
+    head_params = 512 * 256 + 256 + 257
+    assert f"{head_params:,} trainable" in head_msg
+    assert f"{head_params + 3 * 2_359_808:,} trainable" in tune_msg
+
+
+def test_augmented_fine_tune_trains_end_to_end(home, tiny_data):
+    spec = RunSpec.from_recipe("fine_tune", data=str(tiny_data), backbone="mobilenet_v2", weights="none",
+                               image_size=32, epochs=1, fine_tune_epochs=1, batch_size=8)
+    assert spec.augmenting
+    run_id = _submit_inline(spec)
+    assert [r["phase"] for r in store.epochs(run_id)] == ["head", "fine_tune"]
+
+
+def _wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_killed_worker_is_interrupted_and_resume_finishes(home, tiny_data):
+    spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=25, batch_size=2)
+    run_id = runner.submit(spec)
+    _wait_for(lambda: store.get_run(run_id)["epochs_done"] >= 2)
+    os.kill(store.get_run(run_id)["pid"], signal.SIGKILL)
+    run = _wait_for(lambda: (runner.kick(), store.get_run(run_id))[1] if not runner.pid_alive(
+        store.get_run(run_id)["pid"]) else None)
+    run = store.get_run(run_id)
+    kept = run["epochs_done"]
+    assert run["status"] == "interrupted" and 2 <= kept < 25
+    runner.resume(run_id)
+    final = runner.wait(run_id, poll=0.3)
+    assert final["status"] == "finished", final["error"]
+    rows = store.epochs(run_id)
+    assert [r["epoch"] for r in rows] == list(range(1, 26))
+    assert any("resuming from" in line["message"] for line in store.log_lines(run_id))
+
+
+def test_stop_ends_a_run_at_the_next_batch_and_keeps_its_epochs(home, tiny_data):
+    spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=200, batch_size=2)
+    run_id = runner.submit(spec)
+    _wait_for(lambda: store.get_run(run_id)["epochs_done"] >= 1)
+    assert runner.stop(run_id) == "stopping"
+    final = runner.wait(run_id, poll=0.3)
+    assert final["status"] == "stopped" and 1 <= final["epochs_done"] < 200
+    assert (store.run_dir(run_id) / "last.keras").is_file() and (store.run_dir(run_id) / "best.keras").is_file()
+
+
+def test_queue_respects_the_concurrency_limit(home, tiny_data, monkeypatch):
+    monkeypatch.setenv("TUNELAB_MAX_RUNS", "1")
+    spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=2, batch_size=8)
+    first, second = runner.submit(spec), runner.submit(spec)
+    assert store.get_run(first)["status"] == "running"
+    assert store.get_run(second)["status"] == "queued"
+    assert runner.wait(second, poll=0.3)["status"] == "finished"
+    assert store.get_run(first)["status"] == "finished"
+    assert store.get_run(first)["finished"] <= store.get_run(second)["started"] + 1.0
