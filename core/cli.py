@@ -22,7 +22,7 @@ def cmd_layers(a):
     from core.config import BACKBONES
     if a.backbone not in BACKBONES:
         raise ValueError(f"Unknown backbone {a.backbone!r}: choose one of {', '.join(BACKBONES)}.")
-    table = layer_table(a.backbone, a.freeze_from, a.image_size, a.weights)
+    table = layer_table(a.backbone, a.freeze_from, a.image_size)
     if a.json:
         return _print_json(table)
     print(f"{'layer':<24}{'type':<22}{'output shape':<18}{'params':>12}  trainable")
@@ -173,7 +173,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--backbone", default="vgg16")
     s.add_argument("--freeze-from", default=None, help="first trainable layer (default: none trainable)")
     s.add_argument("--image-size", type=int, default=150)
-    s.add_argument("--weights", default="none", help="weights to load (parameter counts do not depend on them)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_layers)
 

@@ -7,13 +7,15 @@ cached in ~/.keras/models/), "none" (random), or the path of a weights file.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers
 
 from core.config import BACKBONES, RunSpec
+from core.environment import imagenet_file
+from core.layers import freeze_table
 
 
 class WeightsError(ValueError):
@@ -38,33 +40,6 @@ class BackbonePreprocess(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
-
-
-def keras_cache_dir() -> Path:
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
-
-
-def imagenet_file(backbone: str, image_size: int = 224) -> Path:
-    """Where Keras caches the backbone's ImageNet (no-top) weights."""
-    rows = image_size if image_size in (96, 128, 160, 192, 224) else 224
-    return keras_cache_dir() / BACKBONES[backbone].imagenet_file.format(rows=rows)
-
-
-def weights_status(backbone: str, image_size: int = 224) -> dict:
-    """Whether ImageNet weights are usable without a download (nothing is fetched here)."""
-    path = imagenet_file(backbone, image_size)
-    cached = path.is_file() and path.stat().st_size > 0
-    return {"backbone": backbone, "cached": cached, "path": str(path), "size_mb": BACKBONES[backbone].imagenet_mb,
-            "status": "cached" if cached else "not cached: downloaded on first use (needs network)"}
-
-
-def describe_weights(weights: str) -> str:
-    """A plain statement of which weights a run uses, stored with the run."""
-    if weights == "imagenet":
-        return "ImageNet (Keras standard weights)"
-    if weights == "none":
-        return "random initialisation (no pretrained weights)"
-    return f"local file {Path(weights).name}"
 
 
 def conv_base(backbone: str, weights: str, image_size: int) -> keras.Model:
@@ -116,22 +91,23 @@ def freeze_from(base: keras.Model, first_trainable: str | None) -> None:
         layer.trainable = trainable and not isinstance(layer, layers.BatchNormalization)
 
 
-def _count(weights) -> int:
-    return int(sum(int(w.numpy().size) if hasattr(w, "numpy") else int(keras.ops.size(w)) for w in weights))
+def base_layers(backbone: str, image_size: int = 150) -> list[dict]:
+    """The conv base's layers: name, type, output shape, parameters, parameters that train when unfrozen."""
+    base = conv_base(backbone, "none", image_size)
+    rows = []
+    for layer in base.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        unfrozen = 0 if isinstance(layer, layers.BatchNormalization) else \
+            int(sum(np.prod(w.shape) for w in layer.trainable_weights))
+        rows.append({"name": layer.name, "type": type(layer).__name__, "output_shape": list(layer.output.shape[1:]),
+                     "params": layer.count_params(), "trainable_when_unfrozen": unfrozen})
+    return rows
 
 
-def layer_table(backbone: str, freeze_point: str | None = None, image_size: int = 150, weights: str = "none") -> dict:
-    """The conv base's layers with parameter counts and trainability for a freeze point (conv base only)."""
-    base = conv_base(backbone, weights, image_size)
-    freeze_from(base, freeze_point)
-    rows = [{"name": layer.name, "type": type(layer).__name__,
-             "output_shape": list(layer.output.shape[1:]), "params": layer.count_params(),
-             "trainable": bool(layer.trainable)}
-            for layer in base.layers if not isinstance(layer, layers.InputLayer)]
-    trainable = _count(base.trainable_weights)
-    total = base.count_params()
-    return {"backbone": backbone, "image_size": image_size, "freeze_from": freeze_point, "total_params": total,
-            "trainable_params": trainable, "non_trainable_params": total - trainable, "layers": rows}
+def layer_table(backbone: str, freeze_point: str | None = None, image_size: int = 150) -> dict:
+    """The layer table for a freeze point, counting the conv base alone (see core.layers)."""
+    return freeze_table(base_layers(backbone, image_size), freeze_point, backbone, image_size)
 
 
 def output_layer(n_classes: int) -> layers.Layer:

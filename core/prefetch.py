@@ -61,7 +61,8 @@ def prefetch_dataset(url: str | None = None, timeout: float = 20.0) -> Path:
 
 def prefetch_weights(backbone: str, image_size: int = 224) -> Path:
     """Download (via Keras's standard loader) and cache a backbone's ImageNet weights."""
-    from core.models import WeightsError, conv_base, imagenet_file
+    from core.environment import imagenet_file
+    from core.models import WeightsError, conv_base
     try:
         conv_base(backbone, "imagenet", image_size)
     except WeightsError as exc:

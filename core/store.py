@@ -180,7 +180,21 @@ def log_lines(run_id: str, limit: int = 200) -> list[dict]:
         return [dict(r) for r in reversed(rows.fetchall())]
 
 
+def rename_run(run_id: str, name: str) -> None:
+    if not name.strip():
+        raise ValueError("A run's name cannot be empty.")
+    update_run(run_id, name=name.strip())
+
+
+def set_tags(run_id: str, tags: list[str]) -> None:
+    update_run(run_id, tags=sorted({t.strip() for t in tags if t.strip()}))
+
+
 def delete_run(run_id: str) -> None:
+    """Remove a run that is not running, with its epochs, log and folder."""
+    run = get_run(run_id)
+    if run and run["status"] == "running":
+        raise ValueError(f"Run {run_id} is running: stop it before deleting it.")
     import shutil
     with connect() as c:
         c.execute("DELETE FROM runs WHERE id = ?", (run_id,))

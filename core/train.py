@@ -15,7 +15,7 @@ import traceback
 import keras
 import numpy as np
 
-from core import demo, features, models, precision, store
+from core import demo, environment, features, models, precision, store
 from core.callbacks import ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
 from core.config import BACKBONES, RunSpec
 from core.data import DataError, scan
@@ -214,7 +214,7 @@ def run_worker(run_id: str) -> str:
         policy = precision.apply(job.spec.precision)
         keras.utils.set_random_seed(job.spec.seed)
         store.update_run(run_id, precision_used=policy,
-                         weights_used=models.describe_weights(job.spec.weights) if job.spec.uses_backbone else
+                         weights_used=environment.describe_weights(job.spec.weights) if job.spec.uses_backbone else
                          "random initialisation (trained from scratch)")
         job.run["precision_used"] = policy
         store.log(run_id, f"worker pid {os.getpid()}, precision {policy}, starting at epoch {job.done}")

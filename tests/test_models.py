@@ -60,13 +60,15 @@ def test_weights_errors_name_the_file(tmp_path):
 
 def test_weights_status_looks_in_the_keras_cache_without_downloading(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert not models.weights_status("vgg16")["cached"]
-    path = models.imagenet_file("vgg16")
+    from core import environment
+    assert environment.weights_status("vgg16", is_online=False)["status"] == "missing"
+    assert environment.weights_status("vgg16", is_online=True)["status"] == "downloadable"
+    path = environment.imagenet_file("vgg16")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"x")
-    assert models.weights_status("vgg16")["cached"]
-    assert models.imagenet_file("mobilenet_v2", 160).name.endswith("_1.0_160_no_top.h5")
-    assert models.imagenet_file("mobilenet_v2", 150).name.endswith("_1.0_224_no_top.h5")
+    assert environment.weights_status("vgg16", is_online=False)["status"] == "cached"
+    assert environment.imagenet_file("mobilenet_v2", 160).name.endswith("_1.0_160_no_top.h5")
+    assert environment.imagenet_file("mobilenet_v2", 150).name.endswith("_1.0_224_no_top.h5")
 
 
 def test_saved_model_reloads_in_safe_mode(tmp_path):
@@ -76,3 +78,21 @@ def test_saved_model_reloads_in_safe_mode(tmp_path):
     again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(again.predict(x, verbose=0), full.predict(x, verbose=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backbone, point", [("mobilenet_v2", "block_16_expand"), ("resnet50", "conv5_block1_1_conv"),
+                                             ("vgg16", "block4_conv1")])
+def test_freeze_table_counts_agree_with_keras(backbone, point):
+    """The instant (TensorFlow-free) freeze table gives the counts Keras gives on the real model."""
+    base = models.conv_base(backbone, "none", 64)
+    models.freeze_from(base, point)
+    expected = int(sum(np.prod(w.shape) for w in base.trainable_weights))
+    table = models.layer_table(backbone, point, 64)
+    assert table["trainable_params"] == expected
+    assert table["total_params"] == base.count_params()
+
+
+def test_blocks_list_each_blocks_first_layer():
+    from core.layers import blocks
+    rows = [{"name": n} for n in ("block1_conv1", "block1_pool", "block2_conv1", "block2_pool")]
+    assert blocks(rows) == [("block1", "block1_conv1"), ("block2", "block2_conv1")]

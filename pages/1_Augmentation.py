@@ -1,0 +1,139 @@
+"""Augmentation lab: tune ImageDataGenerator's parameters and see what training will feed."""
+import streamlit as st
+
+from core import datasets, settings
+from core.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
+from core.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
+from core.data import DataError, load_image
+from core.preview import augmented_copies, describe
+from pages.ui import setup
+
+setup("Augmentation", "🎛️")
+st.title("🎛️ Augmentation")
+st.caption("Data augmentation generates more training data from the images you have, by random transformations "
+           "that yield believable pictures. The model never sees the same picture twice, which fights overfitting. "
+           "Only the training images are augmented: validation must measure the real task.")
+
+PARAMS = param_table()
+
+
+def apply_config(cfg: AugmentConfig) -> None:
+    """Put a configuration into the widgets."""
+    for p in PARAMS:
+        value = getattr(cfg, p["name"])
+        if p["type"] == "range":
+            st.session_state["aug_brightness_on"] = value is not None
+            st.session_state["aug_brightness_range"] = tuple(value) if value else (0.8, 1.2)
+        else:
+            st.session_state[f"aug_{p['name']}"] = value
+
+
+def on_preset() -> None:
+    name = st.session_state["aug_preset"]
+    user = settings.load()["presets"]
+    apply_config(PRESETS[name] if name in PRESETS else AugmentConfig.from_dict(user[name]))
+
+
+if "aug_rotation_range" not in st.session_state:
+    apply_config(settings.training_augment() or PRESETS["lecture"])
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    user_presets = settings.load()["presets"]
+    st.selectbox("Preset", list(PRESETS) + list(user_presets), key="aug_preset", on_change=on_preset,
+                 index=None, placeholder="Load a preset…",
+                 format_func=lambda n: PRESET_TITLES.get(n, f"Saved: {n}"))
+    values = {}
+    for p in PARAMS:
+        label = f"{p['label']} ({p['unit']})" if p["unit"] else p["label"]
+        key = f"aug_{p['name']}"
+        if p["type"] == "bool":
+            values[p["name"]] = st.checkbox(label, key=key, help=p["help"])
+        elif p["type"] == "choice":
+            values[p["name"]] = st.selectbox(label, p["options"], key=key, help=p["help"])
+        elif p["type"] == "range":
+            on = st.checkbox(f"{label}: random brightness", key="aug_brightness_on", help=p["help"])
+            rng = st.slider(label, p["min"], p["max"], key="aug_brightness_range", step=p["step"], disabled=not on)
+            values[p["name"]] = tuple(rng) if on else None
+        elif p["name"] == "rescale":
+            values[p["name"]] = st.number_input(label, min_value=1e-6, max_value=1.0, key=key, format="%.6f",
+                                                help=p["help"])
+        elif p["name"] == "cval":
+            values[p["name"]] = st.slider(label, p["min"], p["max"], key=key, step=p["step"], help=p["help"],
+                                          disabled=values.get("fill_mode") != "constant")
+        else:
+            values[p["name"]] = st.slider(label, p["min"], p["max"], key=key, step=p["step"], help=p["help"])
+    try:
+        cfg = AugmentConfig(**values).validate()
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
+    if 0 < cfg.shear_range < 2:
+        st.info(f"Shear is in degrees: {cfg.shear_range}° barely moves a pixel. The lecture's `shear_range=0.2` "
+                "was read as radians (about 11.5°) by the Keras of 2017; try 10-15° to see that effect.")
+
+with right:
+    @st.cache_data(ttl=60, show_spinner=False)
+    def samples(root: str, seed: int) -> list[str]:
+        return datasets.sample_files(root, 24, seed)
+
+    source = st.radio("Image", ["A training image", "Upload your own"], horizontal=True, key="aug_source")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    n_copies = c2.slider("Copies", 1, 24, 8, key="aug_n")
+    st.session_state.setdefault("aug_seed", 0)
+    seed = c3.number_input("Seed", 0, 2**31 - 1, key="aug_seed", step=1)
+    image = None
+    try:
+        if source == "Upload your own":
+            upload = c1.file_uploader("Image file", type=["jpg", "jpeg", "png", "bmp", "gif", "webp"],
+                                      key="aug_upload")
+            if upload is not None:
+                image = load_image(upload, 150)
+        else:
+            root, _ = datasets.current()
+            files = samples(str(root), 0)
+            chosen = c1.selectbox("Training image", files, key="aug_file",
+                                  format_func=lambda f: f.rsplit("/", 2)[-2] + "/" + f.rsplit("/", 1)[-1])
+            image = load_image(chosen, 150)
+    except (DataError, OSError, ValueError) as exc:
+        st.error(f"Cannot read that image: {exc}")
+    st.button("🎲 Re-roll", key="aug_reroll", help="Draw new random transformations (seed + 1)",
+              on_click=lambda: st.session_state.update(aug_seed=st.session_state["aug_seed"] + 1))
+    if image is not None:
+        copies = augmented_copies(image, cfg, int(seed), n_copies)
+        per_row = 5
+        cells = [(image, "original")] + [(pixels, describe(params)) for pixels, params in copies]
+        for start in range(0, len(cells), per_row):
+            cols = st.columns(per_row)
+            for col, (pixels, caption) in zip(cols, cells[start:start + per_row]):
+                col.image(pixels, caption=caption, width="stretch")
+        st.caption(f"150×150 px, as the networks see them. Copy k is what training with seed {seed} feeds at "
+                   f"epoch k for the image at position 0: same function (`core.augment.augment_image`), same seeds. "
+                   f"Rescale ×{cfg.rescale:.6g} is applied after this, inside the model.")
+
+st.divider()
+st.subheader("Use it")
+u1, u2 = st.columns(2)
+with u1:
+    current = settings.training_augment()
+    st.markdown(f"**Training uses:** {current.summary() if current else 'each recipe’s default'}")
+    if st.button("Use for training", type="primary", key="aug_use",
+                 help="The Train page will offer this configuration to the recipes that augment"):
+        settings.update(augment=cfg.to_dict())
+        st.success(f"Training will use: {cfg.summary()}")
+with u2:
+    name = st.text_input("Save as preset", key="aug_preset_name", placeholder="my preset")
+    if st.button("Save preset", key="aug_save", disabled=not name):
+        settings.save_preset(name, cfg)
+        st.success(f"Saved preset “{name}”.")
+
+tab1, tab2, tab3 = st.tabs(["ImageDataGenerator code", "Keras preprocessing layers", "JSON"])
+with tab1:
+    st.code(to_imagedatagenerator_code(cfg), language="python")
+with tab2:
+    code, differences = to_keras_layers_code(cfg)
+    st.code(code, language="python")
+    st.markdown("**Where the layers differ from ImageDataGenerator:**\n" + "\n".join(f"- {d}" for d in differences))
+with tab3:
+    st.code(to_json(cfg), language="json")
+    st.download_button("Download JSON", to_json(cfg), "augmentation.json", "application/json", key="aug_download")

@@ -1,0 +1,114 @@
+"""Model: choose a pretrained convolutional base, its weights and a freeze point; see what trains."""
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import environment, settings
+from core.charts import layer_params_figure
+from core.config import BACKBONES
+from core.layers import blocks, freeze_table
+from pages.ui import setup
+
+setup("Model", "🧱")
+st.title("🧱 Model: pretrained base and freeze point")
+
+
+@st.cache_data(show_spinner="Building the convolutional base…")
+def base_layers(backbone: str, image_size: int) -> list[dict]:
+    from core.models import base_layers as build  # TensorFlow is imported here, on first use only
+    return build(backbone, image_size)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def weights_status(backbone: str, image_size: int) -> dict:
+    return environment.weights_status(backbone, image_size)
+
+
+saved = settings.load()["model"]
+c1, c2, c3 = st.columns(3)
+keys = list(BACKBONES)
+backbone = c1.selectbox("Backbone", keys, index=keys.index(saved.get("backbone", "vgg16")),
+                        format_func=lambda k: BACKBONES[k].title, key="model_backbone")
+image_size = c2.number_input("Image size (px)", min_value=BACKBONES[backbone].min_size, max_value=512,
+                             value=int(saved.get("image_size", 150)), step=10, key="model_size",
+                             help="The lecture uses 150×150. Larger sizes see more detail and cost more compute.")
+status = weights_status(backbone, int(image_size))
+choices = ["imagenet", "file", "none"]
+saved_weights = saved.get("weights", "imagenet")
+weights_kind = c3.radio("Weights", choices, horizontal=True, key="model_weights",
+                        index=choices.index(saved_weights if saved_weights in ("imagenet", "none") else "file"),
+                        format_func={"imagenet": "ImageNet", "file": "Local file", "none": "None (random)"}.get)
+weights = weights_kind
+if weights_kind == "imagenet":
+    note = {"cached": "✅ cached on this machine", "downloadable": "⬇️ will be downloaded on first use",
+            "missing": "❌ not cached and this machine is offline: choose a local file"}[status["status"]]
+    st.caption(f"ImageNet weights for {BACKBONES[backbone].title}: {note} (`{status['path']}`).")
+elif weights_kind == "file":
+    path = st.text_input("Weights file (.h5 / .weights.h5, no top)", key="model_weights_path",
+                         value=saved_weights if saved_weights not in ("imagenet", "none") else "")
+    if path and not Path(path).expanduser().is_file():
+        st.error(f"{path} does not exist: give the path of a {BACKBONES[backbone].title} no-top weights file.")
+    weights = path or "imagenet"
+
+rows = base_layers(backbone, int(image_size))
+block_list = blocks(rows)
+names = [r["name"] for r in rows]
+default_point = saved.get("freeze_from") if saved.get("backbone") == backbone else None
+default_point = default_point if default_point in names else BACKBONES[backbone].default_freeze_from
+
+st.subheader("Freeze point")
+p1, p2 = st.columns([1, 2])
+by = p1.radio("Pick by", ["block", "layer"], horizontal=True, key="model_pick_by")
+if by == "block":
+    block_names = [b for b, _ in block_list] + ["(none: all frozen)"]
+    first = {b: layer for b, layer in block_list}
+    current_block = next((b for b, layer in block_list if layer == default_point), block_names[-1])
+    chosen = p2.selectbox("First trainable block", block_names, index=block_names.index(current_block),
+                          key=f"model_block_{backbone}")
+    point = first.get(chosen)
+else:
+    options = names + ["(none: all frozen)"]
+    chosen = p2.selectbox("First trainable layer", options, index=options.index(default_point), key=f"model_layer_{backbone}")
+    point = None if chosen.startswith("(none") else chosen
+
+table = freeze_table(rows, point, backbone, int(image_size))
+m1, m2, m3 = st.columns(3)
+m1.metric("Total parameters", f"{table['total_params']:,}")
+m2.metric("Trainable", f"{table['trainable_params']:,}")
+m3.metric("Frozen", f"{table['non_trainable_params']:,}")
+
+st.plotly_chart(layer_params_figure(table), key="model_chart")
+frame = pd.DataFrame([{**r, "output_shape": "×".join(map(str, r["output_shape"]))} for r in table["layers"]])
+st.dataframe(frame, hide_index=True, height=320, column_config={
+    "params": st.column_config.NumberColumn("parameters", format="localized"),
+    "trainable": st.column_config.CheckboxColumn("trainable")})
+
+st.subheader("Classifier head")
+h1, h2 = st.columns(2)
+heads = ["auto", "flatten", "gap"]
+head = h1.radio("Input to the classifier", heads, index=heads.index(saved.get("head", "auto")), horizontal=True,
+                key="model_head", format_func={"auto": f"auto ({BACKBONES[backbone].default_head})",
+                                               "flatten": "Flatten (lecture)", "gap": "Global average pooling"}.get)
+dropout = h2.slider("Dropout before the output", 0.0, 0.8, float(saved.get("dropout", 0.5)), 0.05, key="model_dropout")
+st.caption("Head: Flatten or GlobalAveragePooling2D → Dense(256, relu) → Dropout → Dense(1, sigmoid). "
+           "VGG16 defaults to Flatten as in the lecture; MobileNetV2 and ResNet50 to pooling, since flattening "
+           "their 5×5×1280 / 5×5×2048 maps would give a head with millions of parameters for 2000 images.")
+
+if st.button("Use this model for training", type="primary", key="model_use"):
+    settings.update(model={"backbone": backbone, "weights": weights, "image_size": int(image_size),
+                           "freeze_from": point, "head": head, "dropout": dropout})
+    st.success(f"The Train page will use {BACKBONES[backbone].title}, {environment.describe_weights(weights)}, "
+               f"{image_size} px, fine-tuning from {point or 'no layer'}.")
+
+with st.expander("Why freeze the base first, fine-tune only the top, and use a low learning rate?"):
+    st.markdown(
+        "- **Freeze first.** A new classifier starts from random weights: its first gradients are large and, "
+        "flowing back into the pretrained base, would wreck the features it learned on ImageNet. So the base is "
+        "frozen (`trainable = False`) while the head learns.\n"
+        "- **Fine-tune only the top.** Early layers detect generic edges, colours and textures, useful for any "
+        "image; the top block encodes specialised, ImageNet-specific parts. Adapting those few layers helps most, "
+        "and with 2000 images unfreezing millions more parameters risks overfitting.\n"
+        "- **Low learning rate** (1e-5). The unfrozen layers are already good; small steps adjust them without "
+        "destroying what they know.\n"
+        "- **BatchNorm layers stay frozen** (inference mode), so their statistics are not overwritten by tiny batches.")

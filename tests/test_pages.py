@@ -1,0 +1,115 @@
+"""AppTest checks of each page's widgets and state changes (Compare has its own file)."""
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import settings, store
+from core.augment import PRESETS
+from tests.conftest import ROOT, make_folder
+
+
+@pytest.fixture
+def small_home(home, tmp_path):
+    """A lab home whose dataset is a tiny folder, so pages do not generate the demo data."""
+    data = make_folder(tmp_path / "data", {"train": 4, "validation": 2})
+    settings.update(data=str(data))
+    return home
+
+
+def run_page(path: str, timeout: float = 60) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_home_shows_the_dataset_and_environment(small_home):
+    at = run_page("app.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "data" in text
+    assert [m.label for m in at.metric][:3] == ["train", "validation", "classes"]
+    assert any(m.label == "TensorFlow" for m in at.metric)
+
+
+def test_home_switches_to_a_folder_and_reports_a_bad_one(small_home, tmp_path):
+    at = run_page("app.py")
+    at.radio(key="data_source").set_value("A folder on this machine").run()
+    at.text_input(key="data_path").input(str(tmp_path / "missing")).run()
+    at.button(key="use_folder").click().run()
+    assert any("does not exist" in e.value for e in at.error)
+    other = make_folder(tmp_path / "other", {"train": 3, "validation": 2}, classes=("ants", "bees"))
+    at.text_input(key="data_path").input(str(other)).run()
+    at.button(key="use_folder").click().run()
+    assert settings.load()["data"] == str(other)
+
+
+def test_augmentation_grid_follows_the_widgets_and_use_for_training_saves(small_home):
+    at = run_page("pages/1_Augmentation.py")
+    assert at.slider(key="aug_rotation_range").value == PRESETS["lecture"].rotation_range
+    assert len(at.get("image")) == 9  # original + 8 copies
+    at.slider(key="aug_n").set_value(3).run()
+    assert len(at.get("image")) == 4
+    before = [img.proto.imgs[0].caption for img in at.get("image")]
+    at.button(key="aug_reroll").click().run()
+    assert at.number_input(key="aug_seed").value == 1
+    assert [img.proto.imgs[0].caption for img in at.get("image")] != before
+    at.slider(key="aug_rotation_range").set_value(90.0).run()
+    at.button(key="aug_use").click().run()
+    assert settings.training_augment().rotation_range == 90.0
+
+
+def test_augmentation_presets_and_exports(small_home):
+    at = run_page("pages/1_Augmentation.py")
+    at.selectbox(key="aug_preset").set_value("none").run()
+    assert at.slider(key="aug_rotation_range").value == 0 and at.checkbox(key="aug_horizontal_flip").value is False
+    assert "unchanged" in at.get("image")[1].proto.imgs[0].caption
+    at.selectbox(key="aug_preset").set_value("second_edition").run()
+    assert at.slider(key="aug_rotation_range").value == 36
+    code = [c.value for c in at.code]
+    assert any("ImageDataGenerator(" in c for c in code) and any("RandomRotation" in c for c in code)
+    assert json.loads(code[-1])["rotation_range"] == 36
+    at.text_input(key="aug_preset_name").input("wide").run()
+    at.button(key="aug_save").click().run()
+    assert settings.load()["presets"]["wide"]["rotation_range"] == 36
+
+
+def test_small_shear_explains_degrees(small_home):
+    at = run_page("pages/1_Augmentation.py")
+    assert any("degrees" in i.value for i in at.info)  # the lecture preset's 0.2 shear
+
+
+def test_model_page_freeze_point_changes_the_trainable_count(small_home):
+    at = run_page("pages/2_Model.py", timeout=120)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Total parameters"] == "14,714,688" and metrics["Trainable"] == "7,079,424"
+    at.selectbox(key="model_block_vgg16").set_value("block4").run()
+    assert {m.label: m.value for m in at.metric}["Trainable"] == f"{7_079_424 + 1_180_160 + 2 * 2_359_808:,}"
+    at.radio(key="model_weights").set_value("none").run()
+    at.button(key="model_use").click().run()
+    saved = settings.load()["model"]
+    assert saved["freeze_from"] == "block4_conv1" and saved["weights"] == "none" and saved["backbone"] == "vgg16"
+
+
+def test_train_page_starts_a_run_and_refuses_bad_values(small_home, monkeypatch):
+    monkeypatch.setattr("core.runner.kick", lambda: None)  # store the run, start no worker
+    at = run_page("pages/3_Train.py")
+    assert "No runs yet" in at.info[0].value
+    at.number_input(key="train_size").set_value(48)
+    at.number_input(key="train_epochs").set_value(2)
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception
+    runs = store.list_runs()
+    assert len(runs) == 1 and runs[0]["spec"]["epochs"] == 2 and runs[0]["spec"]["image_size"] == 48
+    assert runs[0]["status"] == "queued"
+    assert any(m.label == "Epochs" and m.value == "0/2" for m in at.metric)
+
+
+def test_train_page_shows_a_failed_runs_error(small_home):
+    from core.config import RunSpec
+    spec = RunSpec.from_recipe("scratch", epochs=1)
+    run_id = store.create_run(spec.to_dict(), "broken", "scratch", None, 1)
+    store.set_status(run_id, "failed", "The data folder /x does not exist.")
+    at = run_page("pages/3_Train.py")
+    assert any("/x does not exist" in e.value for e in at.error)
+    assert any(b.label == "▶ Resume" for b in at.button)
