@@ -1,0 +1,136 @@
+"""Compare runs: a sortable table of every run, overlaid curves, hyperparameters in parallel coordinates,
+and managing one run (rename, tag, delete, download its metrics and model).
+
+Layout and widgets only: the tables, CSV and figures come from `core.compare` and `core.charts`.
+"""
+from pages.ui import all_runs, pick_run, setup, store
+
+import streamlit as st
+
+from core import charts, compare
+
+setup("Compare runs", "📊")
+
+st.title("Compare runs")
+
+flash = st.session_state.pop("compare_flash", None)
+if flash:
+    st.success(flash)
+
+runs = all_runs()
+if not runs:
+    st.info("No runs yet. Start one on the **Train** page, or from a terminal with "
+            "`python -m core train --recipe scratch` (add `--wait` to follow it there).")
+    st.stop()
+
+epochs_by_run = compare.load_epochs(runs)
+by_id = {r["id"]: r for r in runs}
+
+# -- all runs -----------------------------------------------------------------------------------------
+st.subheader("All runs")
+st.caption("Click a column header to sort. Accuracies and losses are on the validation set; "
+           "“best” is the best epoch, “final” the last one.")
+table = compare.runs_frame(runs, epochs_by_run)
+acc_bar = dict(format="%.3f", min_value=0.0, max_value=1.0)
+st.dataframe(
+    table.sort_values("created", ascending=False),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "id": st.column_config.TextColumn("id", width="small"),
+        "name": st.column_config.TextColumn("name", width="medium", pinned=True),
+        "image size": st.column_config.NumberColumn("image size", format="%d px"),
+        "best val acc": st.column_config.ProgressColumn("best val acc", **acc_bar),
+        "final val acc": st.column_config.ProgressColumn("final val acc", **acc_bar),
+        "best val loss": st.column_config.NumberColumn("best val loss", format="%.4f"),
+        "final val loss": st.column_config.NumberColumn("final val loss", format="%.4f"),
+        "duration (s)": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    },
+)
+
+failed = compare.failures(runs)
+if failed:
+    with st.expander(f"Errors of failed or interrupted runs ({len(failed)})", expanded=True):
+        for f in failed:
+            st.error(f"**{f['name']}** (`{f['id']}`, {f['status']}): {f['error']}")
+
+# -- overlay ------------------------------------------------------------------------------------------
+st.subheader("Overlay learning curves")
+with_epochs = [r for r in sorted(runs, key=lambda r: r["created"], reverse=True) if epochs_by_run[r["id"]]]
+if not with_epochs:
+    st.info("No run has finished an epoch yet: curves appear here after the first epoch.")
+else:
+    left, right = st.columns([3, 2])
+    chosen = left.multiselect("Runs to overlay", [r["id"] for r in with_epochs],
+                              default=compare.default_overlay(runs, 3, epochs_by_run),
+                              format_func=lambda i: f"{by_id[i]['name']} · {i[-6:]}")
+    metric = right.radio("Metric", compare.METRICS, horizontal=True,
+                         format_func=lambda m: m.replace("_", " "))
+    if chosen:
+        st.plotly_chart(charts.overlay_figure(compare.overlay_series(runs, chosen, epochs_by_run), metric))
+    else:
+        st.caption("Choose one or more runs to draw their curves.")
+
+# -- hyperparameters ----------------------------------------------------------------------------------
+hyper = compare.hyperparameters_frame(runs, epochs_by_run)
+if len(hyper) >= 2:
+    st.subheader("Hyperparameters and best validation accuracy")
+    st.caption("One line per run with at least one epoch, coloured by its best validation accuracy. "
+               "Drag along an axis to filter. Freeze depth is the block of the first trainable layer "
+               "(fine-tuning only; 0 otherwise).")
+    st.plotly_chart(compare.parallel_figure(hyper))
+
+# -- manage -------------------------------------------------------------------------------------------
+st.subheader("Manage a run")
+run = pick_run(runs, key="compare_manage_run")
+rid = run["id"]
+if run["status"] in ("failed", "interrupted") and run["error"]:
+    st.error(f"This run {run['status']}: {run['error']}")
+
+col_name, col_tags = st.columns(2)
+with col_name:
+    new_name = st.text_input("Name", value=run["name"], key=f"compare_name_{rid}")
+    if st.button("Rename", key=f"compare_rename_{rid}"):
+        try:
+            store.rename_run(rid, new_name)
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["compare_flash"] = f"Renamed run {rid} to “{new_name.strip()}”."
+            st.rerun()
+with col_tags:
+    new_tags = st.text_input("Tags (comma-separated)", value=", ".join(run["tags"]), key=f"compare_tags_{rid}")
+    if st.button("Save tags", key=f"compare_save_tags_{rid}"):
+        store.set_tags(rid, new_tags.split(","))
+        st.session_state["compare_flash"] = f"Saved the tags of run {rid}."
+        st.rerun()
+
+col_csv, col_model = st.columns(2)
+with col_csv:
+    st.download_button("Download metrics (CSV)", compare.metrics_csv(rid), file_name=f"{rid}-metrics.csv",
+                       mime="text/csv", key=f"compare_csv_{rid}", on_click="ignore")
+with col_model:
+    model = compare.model_file(rid)
+    if model is not None:
+        st.download_button(f"Download model best.keras ({model.stat().st_size / 1e6:.1f} MB)", model.read_bytes,
+                           file_name=f"{rid}-best.keras", mime="application/octet-stream",
+                           key=f"compare_model_{rid}", on_click="ignore")
+    else:
+        st.caption(f"No best.keras to download. {compare.model_missing_reason(run)}")
+
+with st.container(border=True):
+    st.markdown("**Delete this run**: its epochs, log, checkpoints and models are removed for good.")
+    confirm = st.checkbox("Yes, delete this run and its files", key=f"compare_confirm_{rid}")
+    if st.button("Delete run", key=f"compare_delete_{rid}", type="primary"):
+        if not confirm:
+            st.warning("Tick the confirmation box first.")
+        else:
+            try:
+                store.delete_run(rid)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.pop("compare_manage_run", None)
+                st.session_state["compare_flash"] = f"Deleted run {rid} ({run['name']})."
+                st.rerun()
