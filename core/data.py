@@ -178,7 +178,7 @@ def scan(root: str | os.PathLike, val_fraction: float = 0.2, test_fraction: floa
             for extra in _subdirs(split_dir):
                 if extra not in classes:
                     skipped.append({"path": str(split_dir / extra),
-                                    "reason": f"class folder not present in train/, ignored"})
+                                    "reason": "class folder not present in train/, ignored"})
 
     counts = Counter(label for per_split in files.values() for label, fs in per_split.items() for _ in fs)
     usable = [c for i, c in enumerate(classes) if counts.get(i)]
