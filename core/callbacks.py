@@ -30,8 +30,12 @@ def checkpoint_path(run_id: str, epoch: int, kind: str) -> Path:
 
 
 def latest_checkpoint(run_id: str, epoch: int) -> tuple[Path, str] | None:
-    """The checkpoint written after `epoch` finished epochs, and its kind ("head" or "full")."""
-    for kind in ("full", "head"):
+    """The checkpoint written after `epoch` finished epochs, and its kind.
+
+    Kinds: "full" (the whole raw-pixel model), "head" (the classifier on cached base features),
+    "top" (the unfrozen top of the base plus the classifier, on cached features of the frozen bottom).
+    """
+    for kind in ("full", "head", "top"):
         path = checkpoint_path(run_id, epoch, kind)
         if path.is_file():
             return path, kind

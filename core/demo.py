@@ -29,7 +29,7 @@ _FUR = np.array([(30, 28, 28), (235, 232, 225), (130, 130, 135), (215, 130, 55),
 _IRIS = np.array([(235, 235, 215), (195, 215, 80), (140, 195, 115), (190, 140, 60), (60, 45, 35)], float)
 
 
-def _rgb(c) -> tuple:
+def _rgb(c) -> tuple:   # a colour Pillow accepts
     return tuple(int(v) for v in np.clip(np.round(c), 0, 255))
 
 
@@ -54,7 +54,7 @@ def _head(label: str, rng: np.random.Generator, L: int) -> Image.Image:
     ink = (25, 20, 20) if rng.random() < 0.6 else (235, 235, 235)
     iris = _rgb(_IRIS[rng.integers(len(_IRIS))] + rng.normal(0, 12, 3))
 
-    def j(s=0.025):
+    def j(s=0.025):   # shape jitter
         return rng.normal(0, s)
 
     def poly(pts, fill):
@@ -154,11 +154,6 @@ def draw_example(label: str, rng: np.random.Generator, size: int = 160) -> Image
     return Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8), "RGB")
 
 
-def _example_rng(seed: int, split: str, label: str, index: int, size: int) -> np.random.Generator:
-    """The generator for one image: a pure function of (seed, split, class, index, size)."""
-    return np.random.default_rng([seed, zlib.crc32(split.encode()), list(CLASSES).index(label), index, size])
-
-
 def _is_complete(root: Path, params: dict) -> bool:
     try:
         return json.loads((root / MARKER).read_text()) == params
@@ -188,8 +183,9 @@ def make_demo_dataset(root, counts=None, size=160, seed=0) -> Path:
             for label, stem in CLASSES.items():
                 folder = tmp / split / label
                 folder.mkdir(parents=True)
-                for i in range(n):
-                    rng = _example_rng(params["seed"], split, label, i, params["size"])
+                for i in range(n):   # each image is a pure function of (seed, split, class, index, size)
+                    rng = np.random.default_rng([params["seed"], zlib.crc32(split.encode()),
+                                                 list(CLASSES).index(label), i, params["size"]])
                     draw_example(label, rng, size).save(folder / f"{stem}.{i}.jpg", quality=90)
         (tmp / MARKER).write_text(json.dumps(params, sort_keys=True))
         os.chmod(tmp, 0o755)

@@ -42,12 +42,16 @@ class BackbonePreprocess(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def conv_base(backbone: str, weights: str, image_size: int) -> keras.Model:
-    """The backbone's convolutional base (include_top=False) with the requested weights."""
+def conv_base(backbone: str, weights: str, image_size: int, seed: int = 0) -> keras.Model:
+    """The backbone's convolutional base (include_top=False) with the requested weights.
+
+    Random weights ("none") are drawn from `seed`, so every base a run builds is the same network.
+    """
     info = BACKBONES[backbone]
     app = getattr(keras.applications, info.app)
     kwargs = dict(include_top=False, input_shape=(image_size, image_size, 3))
     if weights in ("none", None):
+        keras.utils.set_random_seed(seed)
         return app(weights=None, **kwargs)
     if weights == "imagenet":
         try:
@@ -89,6 +93,22 @@ def freeze_from(base: keras.Model, first_trainable: str | None) -> None:
             trainable = True
         # BatchNorm layers stay frozen (inference mode) when fine-tuning, as Keras recommends.
         layer.trainable = trainable and not isinstance(layer, layers.BatchNormalization)
+
+
+def split_at(base: keras.Model, first_trainable: str) -> tuple[keras.Model, keras.Model] | None:
+    """(bottom, top) with top(bottom(x)) == base(x), cut at the input of `first_trainable`.
+
+    None when the graph is not a chain there (a skip connection crosses the cut), so the frozen
+    bottom cannot be computed once and cached.
+    """
+    cut = base.get_layer(first_trainable).input
+    if isinstance(cut, (list, tuple)):
+        return None
+    try:
+        top = keras.Model(cut, base.output, name=f"{base.name}_top")
+    except ValueError:
+        return None
+    return keras.Model(base.input, cut, name=f"{base.name}_bottom"), top
 
 
 def base_layers(backbone: str, image_size: int = 150) -> list[dict]:

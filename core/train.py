@@ -108,7 +108,7 @@ class Job:
 
     def run_backbone(self) -> None:
         spec, n = self.spec, len(self.classes)
-        base = models.conv_base(spec.backbone, spec.weights, spec.image_size)
+        base = models.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
         base.trainable = False
         pre = BACKBONES[spec.backbone].preprocess
         pooling = spec.resolved_head
@@ -142,28 +142,66 @@ class Job:
             return
 
         # Phase 2: unfreeze the top of the base and train on with a low learning rate.
-        if self.done > spec.epochs:
-            model = keras.models.load_model(latest_checkpoint(self.run_id, self.done)[0], safe_mode=True)
-            store.log(self.run_id, f"resuming fine-tuning from epoch {self.done}")
-        else:
+        point = spec.resolved_freeze_from
+        found = latest_checkpoint(self.run_id, self.done) if self.done > spec.epochs else None
+        if found is None:  # starting phase 2: from phase 1's model (in memory or its checkpoint)
             if model is None:
-                model = keras.models.load_model(latest_checkpoint(self.run_id, self.done)[0], safe_mode=True)
-            inner = model.get_layer(base.name)
-            models.freeze_from(inner, spec.resolved_freeze_from)
-            models.compile_model(model, spec.fine_tune_lr, n)
-        self.fit(model, "fine_tune", "full", spec.total_epochs, self.batches("train", spec.augmenting),
-                 self.batches("validation", False))
-        self.finalise(model)
+                ckpt, kind = latest_checkpoint(self.run_id, self.done)
+                model = self.assemble(keras.models.load_model(ckpt, safe_mode=True), kind)
+            inner, head_model = model.get_layer(base.name), model.get_layer("head")
+            models.freeze_from(inner, point)
+            split = None if spec.augmenting else models.split_at(inner, point)
+            if split is None:
+                trained, kind = model, "full"
+            else:  # no augmentation: the frozen bottom's output is computed once and cached
+                bottom, top = split
+                inputs = keras.Input(top.input_shape[1:], name="cut_features")
+                trained, kind = keras.Model(inputs, head_model(top(inputs)), name="top_and_head"), "top"
+            models.compile_model(trained, spec.fine_tune_lr, n)
+        else:
+            trained, kind = keras.models.load_model(found[0], safe_mode=True), found[1]
+            store.log(self.run_id, f"resuming fine-tuning from {found[0].name}")
+        if kind == "top":
+            fresh = models.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
+            models.freeze_from(fresh, point)
+            bottom, _ = models.split_at(fresh, point)
+            feats = {s: self.features(bottom, pre, s, cut=point) for s in ("train", "validation")}
+            self.fit(trained, "fine_tune", kind, spec.total_epochs, (feats["train"], self.arrays["train"][1]),
+                     (feats["validation"], self.arrays["validation"][1]))
+        else:
+            self.fit(trained, "fine_tune", kind, spec.total_epochs, self.batches("train", spec.augmenting),
+                     self.batches("validation", False))
+        self.finalise(self.assemble(trained, kind))
 
-    def features(self, base, pre: str, split: str) -> np.ndarray:
+    def assemble(self, model, kind: str):
+        """The complete raw-pixel classifier for a trained model of `kind` (full, head, or top)."""
+        if kind == "full":
+            return model
+        spec = self.spec
+        base = models.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
+        base.trainable = False
+        head_model = model if kind == "head" else model.get_layer("head")
+        if kind == "top":
+            models.freeze_from(base, spec.resolved_freeze_from)
+            top = next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head")
+            for layer in top.layers:
+                if layer.weights:
+                    base.get_layer(layer.name).set_weights(layer.get_weights())
+        return models.full_model(base, head_model, BACKBONES[spec.backbone].preprocess)
+
+    def features(self, base, pre: str, split: str, cut: str | None = None) -> np.ndarray:
+        """Cached outputs of the frozen `base` (or of its bottom, up to the input of layer `cut`)."""
         images, _, images_key = self.arrays[split]
         spec = self.spec
+        layer = f"input of {cut}" if cut else base.layers[-1].name
         key = features.feature_key(images_key, spec.backbone, features.weights_identity(spec.weights, spec.seed),
-                                   base.layers[-1].name, spec.image_size, pre, self.run["precision_used"])
-        reporter = ProgressReporter(self.run_id, f"extracting {split} features", len(images))
+                                   layer, spec.image_size, pre, self.run["precision_used"])
+        reporter = ProgressReporter(self.run_id, f"extracting {split} features" + (f" (below {cut})" if cut else ""),
+                                    len(images))
         t0 = time.time()
         out = features.extract(features.extractor(base, pre), images, key, progress=reporter.report)
-        store.log(self.run_id, f"{split} features {tuple(out.shape)} in {time.time() - t0:.1f}s")
+        store.log(self.run_id, f"{split} features {tuple(out.shape)}" + (f" below {cut}" if cut else "")
+                  + f" in {time.time() - t0:.1f}s")
         return out
 
     def finalise(self, model) -> None:
@@ -172,19 +210,13 @@ class Job:
             found = latest_checkpoint(self.run_id, store.get_run(self.run_id)["epochs_done"])
             if found is None:
                 return
-            model = keras.models.load_model(found[0], safe_mode=True)
-            if found[1] == "head":
-                base = models.conv_base(self.spec.backbone, self.spec.weights, self.spec.image_size)
-                model = models.full_model(base, model, BACKBONES[self.spec.backbone].preprocess)
+            model = self.assemble(keras.models.load_model(found[0], safe_mode=True), found[1])
         save_atomic(model, self.dir / "last.keras")
-        best_full, best_head = self.dir / "best-full.keras", self.dir / "best-head.keras"
-        if best_head.exists() and (not best_full.exists() or best_head.stat().st_mtime > best_full.stat().st_mtime):
-            base = models.conv_base(self.spec.backbone, self.spec.weights, self.spec.image_size)
-            head_model = keras.models.load_model(best_head, safe_mode=True)
-            best = models.full_model(base, head_model, BACKBONES[self.spec.backbone].preprocess)
-            save_atomic(best, self.dir / "best.keras")
-        elif best_full.exists():
-            best_full.replace(self.dir / "best.keras")
+        bests = sorted(self.dir.glob("best-*.keras"), key=lambda p: p.stat().st_mtime)
+        if bests:  # the newest best-<kind> file holds the best epoch so far
+            kind = bests[-1].stem.split("-", 1)[1]
+            best = keras.models.load_model(bests[-1], safe_mode=True)
+            save_atomic(self.assemble(best, kind), self.dir / "best.keras")
         store.log(self.run_id, f"saved last.keras and best.keras (best val_accuracy "
                                f"{self.best.get('val_accuracy', float('nan')):.4f})")
 

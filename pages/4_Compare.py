@@ -11,7 +11,7 @@ from core import charts, compare
 
 setup("Compare runs", "📊")
 
-st.title("Compare runs")
+st.title("📊 Compare runs")
 
 flash = st.session_state.pop("compare_flash", None)
 if flash:

@@ -96,3 +96,18 @@ def test_blocks_list_each_blocks_first_layer():
     from core.layers import blocks
     rows = [{"name": n} for n in ("block1_conv1", "block1_pool", "block2_conv1", "block2_pool")]
     assert blocks(rows) == [("block1", "block1_conv1"), ("block2", "block2_conv1")]
+
+
+@pytest.mark.parametrize("backbone, point, splits", [("vgg16", "block5_conv1", True),
+                                                      ("mobilenet_v2", "block_16_expand", True),
+                                                      ("resnet50", "conv5_block1_1_conv", True),
+                                                      ("mobilenet_v2", "block_15_project", False)])
+def test_split_at_reproduces_the_base(backbone, point, splits):
+    base = models.conv_base(backbone, "none", 64)
+    split = models.split_at(base, point)
+    assert (split is not None) == splits
+    if split:
+        bottom, top = split
+        x = np.random.default_rng(2).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+        np.testing.assert_allclose(top(bottom(x)), base(x), rtol=1e-4, atol=1e-4)
+        assert top.layers[1].name == point or point in [layer.name for layer in top.layers]

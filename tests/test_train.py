@@ -118,3 +118,35 @@ def test_queue_respects_the_concurrency_limit(home, tiny_data, monkeypatch):
     assert runner.wait(second, poll=0.3)["status"] == "finished"
     assert store.get_run(first)["status"] == "finished"
     assert store.get_run(first)["finished"] <= store.get_run(second)["started"] + 1.0
+
+
+def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(home, tiny_data, monkeypatch):
+    """Phase 2 trains only the unfrozen top on cached features; a stop mid-phase resumes from its checkpoint."""
+    from core.callbacks import RunRecorder, StopRequested
+    original = RunRecorder.on_epoch_end
+
+    def stop_after_three(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch + 1 == 3:
+            raise StopRequested()
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", stop_after_three)
+    spec = RunSpec.from_recipe("fine_tune", data=str(tiny_data), weights="none", image_size=32, epochs=1,
+                               fine_tune_epochs=3, augment="none", batch_size=8, precision="float32")
+    run_id = store.create_run(spec.to_dict(), "ft", "fine_tune", "vgg16", spec.total_epochs)
+    assert run_worker(run_id) == "stopped"
+    assert store.get_run(run_id)["epochs_done"] == 3
+    assert (store.run_dir(run_id) / "ckpt-0003-top.keras").is_file()
+    assert (store.run_dir(run_id) / "best.keras").is_file()  # a stopped run still has its models
+    monkeypatch.setattr(RunRecorder, "on_epoch_end", original)
+    assert run_worker(run_id) == "finished"
+    rows = store.epochs(run_id)
+    assert [r["phase"] for r in rows] == ["head", "fine_tune", "fine_tune", "fine_tune"]
+    messages = [line["message"] for line in store.log_lines(run_id)]
+    assert any("below block5_conv1" in m for m in messages)
+    assert any("resuming fine-tuning from ckpt-0003-top.keras" in m for m in messages)
+    from core.evaluate import evaluate
+    assert evaluate(run_id, str(tiny_data))["n"] == 8
+    # The assembled raw-pixel model scores exactly what the top-on-cached-features model scored.
+    last = evaluate(run_id, str(tiny_data), split="validation", which="last")
+    assert last["accuracy"] == pytest.approx(rows[-1]["val_accuracy"], abs=1e-6)
+    assert last["loss"] == pytest.approx(rows[-1]["val_loss"], rel=1e-3)
