@@ -157,6 +157,11 @@ def cmd_prefetch(a):
     print(f"dataset: {prefetch.prefetch_dataset()}")
 
 
+def cmd_bench(a):
+    from core import bench
+    bench.main(a.data, a.weights, a.quick, a.json)
+
+
 def cmd_worker(a):
     from core.runner import kick
     from core.train import run_worker
@@ -234,6 +239,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", action="store_true", help="with --weights: also fetch the dataset")
     s.add_argument("--image-size", type=int, default=224)
     s.set_defaults(func=cmd_prefetch)
+
+    s = sub.add_parser("bench", help="the lecture's pipeline against the engine's, on the same photos")
+    s.add_argument("--data", help="default: ../shared/data/cats_vs_dogs_small if present, else the demo data")
+    s.add_argument("--weights", help="VGG16 weights (default: ../shared's VGG16-HED file if present, else none)")
+    s.add_argument("--quick", action="store_true", help="small samples, about a minute")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("worker", help=argparse.SUPPRESS)
     s.add_argument("run")

@@ -221,6 +221,16 @@ class Job:
                                f"{self.best.get('val_accuracy', float('nan')):.4f})")
 
 
+def distribution_strategy(run_id: str):
+    """MirroredStrategy (data parallel, one replica per GPU) when several GPUs are present, else the default."""
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        store.log(run_id, f"{len(gpus)} GPUs: training with tf.distribute.MirroredStrategy")
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def count(weights) -> int:
     return int(sum(np.prod(w.shape) for w in weights))
 
@@ -251,10 +261,11 @@ def run_worker(run_id: str) -> str:
         job.run["precision_used"] = policy
         store.log(run_id, f"worker pid {os.getpid()}, precision {policy}, starting at epoch {job.done}")
         job.load_data()
-        if job.spec.uses_backbone:
-            job.run_backbone()
-        else:
-            job.run_scratch()
+        with distribution_strategy(run_id).scope():
+            if job.spec.uses_backbone:
+                job.run_backbone()
+            else:
+                job.run_scratch()
     except StopRequested:
         status = "stopped"
         job.finalise(None)

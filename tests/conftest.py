@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +54,12 @@ def needs_shared(*parts):
     path = SHARED.joinpath(*parts)
     return pytest.mark.skipif(not path.exists(), reason=f"{path} is absent (../shared is only beside the project "
                                                         f"on the lab's own machines)")
+
+
+def cli(*args, home, check=True, timeout=600):
+    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc

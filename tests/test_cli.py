@@ -6,16 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA, make_folder, needs_shared
-
-
-def cli(*args, home, check=True, timeout=600):
-    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
+from tests.conftest import ROOT, SHARED_DATA, cli, make_folder, needs_shared
 
 
 def test_layers_json_is_the_lectures_table(home):

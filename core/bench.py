@@ -1,0 +1,280 @@
+"""Benchmark: the lecture's reference code path against the engine's, in one process, on the same photos.
+
+`python -m core bench [--data DIR] [--weights PATH] [--quick] [--json]` prints each figure and the
+ratio between the two paths. The reference is the book's code: ImageDataGenerator(rescale=1/255)
+.flow_from_directory, batch 20, `predict` / `fit` in float32. The engine is what runs use: images
+decoded once in parallel into a cache, reduced precision where the hardware has it, features cached
+by content, and fine-tuning that only runs the unfrozen top on cached features of the frozen bottom.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats_vs_dogs_small"
+SHARED_VGG = Path(__file__).resolve().parents[2] / "shared" / "weights" / "vgg16_hed_bsds500_notop.weights.h5"
+SIZE, BATCH = 150, 20
+
+
+def _subset(root: Path, split: str, n: int, tmp: Path) -> tuple[Path, list[str], np.ndarray]:
+    """A class-balanced subset of `split` linked into tmp/<split>/<class>/ (for flow_from_directory)."""
+    from core.data import scan
+    ds = scan(root)
+    items = ds.splits[split]
+    per_class = max(1, n // len(ds.classes))
+    chosen = []
+    for label in range(len(ds.classes)):
+        chosen += [it for it in items if it[1] == label][:per_class]
+    folder = tmp / split
+    for path, label in chosen:
+        dest = folder / ds.classes[label] / Path(path).name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.abspath(path), dest)
+    ordered = sorted(chosen, key=lambda it: (it[1], Path(it[0]).name))  # flow_from_directory's order
+    return folder, [p for p, _ in ordered], np.array([y for _, y in ordered])
+
+
+def _rate(n: int, seconds: float) -> float:
+    return round(n / seconds, 1) if seconds > 0 else float("inf")
+
+
+def reference_extraction(folder: Path, weights: str, n: int) -> dict:
+    """The book's extract_features: ImageDataGenerator batches through conv_base.predict, float32."""
+    import keras
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator
+    from core.models import conv_base
+    keras.mixed_precision.set_global_policy("float32")
+    base = conv_base("vgg16", weights, SIZE)
+    gen = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        folder, target_size=(SIZE, SIZE), batch_size=BATCH, class_mode="binary", shuffle=False)
+    base.predict(next(gen)[0], verbose=0)  # build and warm up, as any second call would be
+    gen.reset()
+    t0, done = time.perf_counter(), 0
+    for inputs, _ in gen:
+        base.predict(inputs, verbose=0)
+        done += len(inputs)
+        if done >= n:
+            break
+    return {"images_per_s": _rate(done, time.perf_counter() - t0), "images": done}
+
+
+def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
+    """The engine's extraction, cold: decoding into the image cache included."""
+    import keras
+    from core import features
+    from core.models import conv_base
+    from core.pipeline import decoded_images
+    keras.mixed_precision.set_global_policy(policy)
+    model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
+    model.predict_on_batch(np.zeros((2, SIZE, SIZE, 3), "float32"))  # build, as the reference was warmed up
+    t0 = time.perf_counter()
+    images, key = decoded_images(paths, SIZE)
+    decoded = time.perf_counter() - t0
+    feats = features.extract(model, images, f"bench-{key}-{policy}")
+    first = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    images, key = decoded_images(paths, SIZE)
+    features.extract(model, images, f"bench-{key}-{policy}")
+    repeat = time.perf_counter() - t1
+    ceiling = _ceiling(model, np.asarray(images[:32], dtype="float32"))
+    return {"images_per_s": _rate(len(paths), first), "decode_s": round(decoded, 2), "first_s": round(first, 2),
+            "repeat_s": round(repeat, 4), "ceiling_images_per_s": ceiling, "feature_shape": list(feats.shape[1:])}
+
+
+def _ceiling(model, batch: np.ndarray, seconds: float = 6.0) -> float:
+    """The bare forward pass on an in-memory batch: what the input pipeline can at best keep up with."""
+    model.predict_on_batch(batch)
+    t0, done = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds or done < 2 * len(batch):
+        model.predict_on_batch(batch)
+        done += len(batch)
+    return _rate(done, time.perf_counter() - t0)
+
+
+def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights: str, policy: str,
+                     epochs: int = 2) -> dict:
+    """Seconds per fine-tuning epoch (from the second on), no augmentation: reference vs engine."""
+    import keras
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator
+    from core import features, models
+    from core.pipeline import decoded_images
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.t0)
+
+    def head_on(base):
+        return models.head(base.output_shape[1:], 2, "flatten", 0.5)
+
+    keras.mixed_precision.set_global_policy("float32")
+    base = models.conv_base("vgg16", weights, SIZE)
+    models.freeze_from(base, "block5_conv1")
+    ref = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, head_on(base)])
+    models.compile_model(ref, 1e-5, 2)
+    gen = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
+        folder, target_size=(SIZE, SIZE), batch_size=BATCH, class_mode="binary")
+    timer = EpochTimer()
+    ref.fit(gen, epochs=epochs, verbose=0, callbacks=[timer])
+    reference = timer.times[-1]
+
+    keras.mixed_precision.set_global_policy(policy)
+    base = models.conv_base("vgg16", weights, SIZE)
+    models.freeze_from(base, "block5_conv1")
+    bottom, top = models.split_at(base, "block5_conv1")
+    images, key = decoded_images(paths, SIZE)
+    t0 = time.perf_counter()
+    feats = features.extract(features.extractor(bottom, "caffe"), images, f"bench-bottom-{key}-{policy}")
+    extraction = time.perf_counter() - t0
+    inputs = keras.Input(top.input_shape[1:])
+    engine = keras.Model(inputs, head_on(base)(top(inputs)))
+    models.compile_model(engine, 1e-5, 2)
+    timer = EpochTimer()
+    engine.fit(feats, labels, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer], shuffle=True)
+    return {"reference_s_per_epoch": round(reference, 2), "engine_s_per_epoch": round(timer.times[-1], 3),
+            "engine_one_off_extraction_s": round(extraction, 2), "images": len(paths)}
+
+
+def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
+    """Validation accuracy of the same feature-extraction head in float32 and in reduced precision."""
+    import keras
+    from core import features, models, precision
+    from core.data import scan
+    from core.pipeline import decoded_images
+    weights = root.parent.parent / "weights" / "mobilenet_v2_imagenet_notop.weights.h5"
+    backbone, pre, pool, size = ("mobilenet_v2", "tf", "gap", 160) if weights.is_file() else \
+        ("vgg16", "caffe", "flatten", SIZE)
+    weights = str(weights) if weights.is_file() else "none"
+    ds = scan(root)
+    split = {s: ds.splits[s][:: max(1, len(ds.splits[s]) // n)] for s, n in (("train", n_train), ("validation", n_val))}
+    out = {"backbone": backbone, "weights": Path(weights).name}
+    for policy in ("float32", precision.resolve("auto")):
+        keras.mixed_precision.set_global_policy(policy)
+        keras.utils.set_random_seed(0)
+        model = features.extractor(models.conv_base(backbone, weights, size), pre)
+        data = {}
+        for s, items in split.items():
+            images, key = decoded_images([p for p, _ in items], size)
+            data[s] = (features.extract(model, images, f"bench-prec-{key}-{backbone}-{policy}"),
+                       np.array([y for _, y in items]))
+        head = models.head(data["train"][0].shape[1:], 2, pool, 0.5)
+        models.compile_model(head, 2e-5 if not quick else 1e-3, 2)
+        hist = head.fit(*data["train"], validation_data=data["validation"], epochs=5 if quick else 30,
+                        batch_size=BATCH, verbose=0)
+        out[policy] = round(float(hist.history["val_accuracy"][-1]), 4)
+    return out
+
+
+def preview_ms(path: str) -> float:
+    from core.augment import PRESETS
+    from core.data import load_image
+    from core.preview import augmented_copies
+    image = load_image(path, SIZE)
+    augmented_copies(image, PRESETS["lecture"], 0, 9)  # first call builds the generator
+    t0 = time.perf_counter()
+    for i in range(5):
+        augmented_copies(image, PRESETS["lecture"], i, 9)
+    return round((time.perf_counter() - t0) / 5 * 1000, 1)
+
+
+def peak_memory_mb(root: Path, n: int, weights: str, home: Path) -> float:
+    """Peak RSS of a fresh process extracting features of `n` images (the engine's path)."""
+    code = ("import resource, sys; from pathlib import Path; from core import bench; "
+            "bench._memory_child(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    env = dict(os.environ, TUNELAB_HOME=str(home / f"mem{n}"), TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", code, str(root), str(n), weights], env=env, capture_output=True,
+                          text=True, cwd=Path(__file__).resolve().parents[1], timeout=1800)
+    if proc.returncode:
+        raise RuntimeError(f"memory probe failed: {proc.stderr[-500:]}")
+    return round(int(proc.stdout.split()[-1]) / 1024, 1)
+
+
+def _memory_child(root: Path, n: int, weights: str) -> None:
+    from core import features, models, precision
+    from core.data import scan
+    from core.pipeline import decoded_images
+    precision.apply("auto")
+    items = scan(root).splits["train"]
+    paths = [p for p, _ in (items * (n // len(items) + 1))[:n]]
+    images, key = decoded_images(paths, SIZE)
+    features.extract(features.extractor(models.conv_base("vgg16", weights, SIZE), "caffe"), images, f"mem-{key}")
+
+
+def run(data: str | None = None, weights: str | None = None, quick: bool = False, log=print) -> dict:
+    from core import precision
+    root = Path(data) if data else (SHARED_DATA if SHARED_DATA.exists() else None)
+    if root is None:
+        from core import demo, store
+        root = demo.demo_dataset_path(store.home())
+    weights = weights or (str(SHARED_VGG) if SHARED_VGG.exists() else "none")
+    policy = precision.resolve("auto")
+    n = 40 if quick else 1000
+    n_ft = 40 if quick else 400
+    tmp = Path(tempfile.mkdtemp(prefix="tunelab-bench-"))
+    old_home = os.environ.get("TUNELAB_HOME")
+    os.environ["TUNELAB_HOME"] = str(tmp / "home")  # a cold cache: nothing from earlier runs is reused
+    try:
+        folder, paths, labels = _subset(root, "train", n, tmp / "ref")
+        result = {"machine": {"cpus": os.cpu_count(), "policy": policy, "reason": precision.detect()[1]},
+                  "data": str(root), "weights": Path(weights).name, "image_size": SIZE, "quick": quick}
+        log(f"data {root}, VGG16 weights {Path(weights).name}, {len(paths)} images at {SIZE} px, engine precision "
+            f"{policy}")
+        ref = reference_extraction(folder, weights, len(paths))
+        eng = engine_extraction(paths, weights, policy)
+        result["feature_extraction"] = {
+            "reference_images_per_s": ref["images_per_s"], "engine_images_per_s": eng["images_per_s"],
+            "speedup": round(eng["images_per_s"] / ref["images_per_s"], 2),
+            "ceiling_images_per_s": eng["ceiling_images_per_s"],
+            "engine_fraction_of_ceiling": round(eng["images_per_s"] / eng["ceiling_images_per_s"], 3),
+            "engine_decode_s": eng["decode_s"]}
+        result["repeat_extraction"] = {"first_s": eng["first_s"], "repeat_s": eng["repeat_s"],
+                                       "speedup": round(eng["first_s"] / max(eng["repeat_s"], 1e-6), 1)}
+        fe = result["feature_extraction"]
+        log(f"feature extraction: reference {fe['reference_images_per_s']} img/s, engine {fe['engine_images_per_s']} "
+            f"img/s ({fe['speedup']}x); bare forward {fe['ceiling_images_per_s']} img/s, engine at "
+            f"{fe['engine_fraction_of_ceiling']:.0%} of it")
+        rep = result["repeat_extraction"]
+        log(f"repeated feature extraction: first {rep['first_s']} s, repeat {rep['repeat_s']} s ({rep['speedup']}x)")
+        ft_folder, ft_paths, ft_labels = _subset(root, "train", n_ft, tmp / "ft")
+        ft = fine_tune_epochs(ft_folder, ft_paths, ft_labels, weights, policy)
+        ft["speedup"] = round(ft["reference_s_per_epoch"] / ft["engine_s_per_epoch"], 1)
+        result["fine_tune_epoch"] = ft
+        log(f"fine_tune epoch (no augmentation, {ft['images']} images, second epoch): reference "
+            f"{ft['reference_s_per_epoch']} s, engine {ft['engine_s_per_epoch']} s ({ft['speedup']}x; one-off "
+            f"extraction {ft['engine_one_off_extraction_s']} s)")
+        result["precision_cost"] = precision_cost(root, 200 if quick else 2000, 100 if quick else 1000, quick)
+        log(f"validation accuracy ({result['precision_cost']['backbone']} features): " + ", ".join(
+            f"{k} {v}" for k, v in result["precision_cost"].items() if k not in ("backbone", "weights")))
+        result["preview_ms_9_copies"] = preview_ms(paths[0])
+        log(f"augmentation preview, 9 copies at {SIZE} px: {result['preview_ms_9_copies']} ms")
+        sizes = (20, 80) if quick else (500, 2000)
+        mem = {str(k): peak_memory_mb(root, k, weights, tmp) for k in sizes}
+        result["peak_memory_mb"] = mem
+        log("peak memory of feature extraction: " + ", ".join(f"{k} images {v} MB" for k, v in mem.items()))
+        return result
+    finally:
+        if old_home is None:
+            os.environ.pop("TUNELAB_HOME", None)
+        else:
+            os.environ["TUNELAB_HOME"] = old_home
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(data=None, weights=None, quick=False, as_json=False) -> None:
+    result = run(data, weights, quick, log=(lambda *a: None) if as_json else (lambda m: print(m, flush=True)))
+    if as_json:
+        print(json.dumps(result, indent=2))

@@ -1,0 +1,23 @@
+"""The benchmark runs end to end in quick mode and reports sane figures (never how fast it is)."""
+import json
+
+import pytest
+
+from tests.conftest import cli
+
+
+@pytest.mark.slow
+def test_quick_benchmark_reports_every_figure(home):
+    result = json.loads(cli("bench", "--quick", "--json", home=home, timeout=900).stdout)
+    fe = result["feature_extraction"]
+    for key in ("reference_images_per_s", "engine_images_per_s", "ceiling_images_per_s"):
+        assert fe[key] > 0
+    assert 0 < fe["engine_fraction_of_ceiling"] <= 1.5
+    assert result["repeat_extraction"]["repeat_s"] < result["repeat_extraction"]["first_s"]
+    ft = result["fine_tune_epoch"]
+    assert ft["reference_s_per_epoch"] > 0 and ft["engine_s_per_epoch"] > 0
+    accuracies = {k: v for k, v in result["precision_cost"].items() if k not in ("backbone", "weights")}
+    assert "float32" in accuracies and all(0 <= v <= 1 for v in accuracies.values())
+    assert result["preview_ms_9_copies"] > 0
+    assert all(v > 0 for v in result["peak_memory_mb"].values()) and len(result["peak_memory_mb"]) == 2
+    assert not (home / "cache").exists()  # the benchmark works in its own temporary home
