@@ -5,7 +5,7 @@ imports TensorFlow, so it opens fast; the other pages live in pages/.
 """
 import streamlit as st
 
-from core import datasets, environment
+from core import datasets, environment, prefetch
 from core.config import BACKBONES
 from core.data import DataError, scan
 from pages.ui import setup
@@ -81,8 +81,16 @@ def home() -> None:
                     st.rerun()
                 except DataError as exc:
                     st.error(str(exc))
-        st.caption("When this machine is online, `python -m core prefetch` downloads the standard cats-vs-dogs subset "
-                   "(2000 training, 1000 validation images) into the lab's folder; then use it as a folder.")
+        if st.button("Download the standard cats-vs-dogs subset (online only, ~68 MB)", key="use_download"):
+            try:
+                with st.spinner("Downloading…"):
+                    folder = prefetch.prefetch_dataset()
+                datasets.use_folder(str(folder))
+                st.rerun()
+            except (prefetch.OfflineError, DataError, ValueError) as exc:
+                st.error(str(exc))
+        st.caption("The standard subset has 2000 training and 1000 validation images; `python -m core prefetch` "
+                   "does the same from a terminal.")
 
     st.header("Environment")
     env = environment.summary()

@@ -113,3 +113,12 @@ def test_train_page_shows_a_failed_runs_error(small_home):
     at = run_page("pages/3_Train.py")
     assert any("/x does not exist" in e.value for e in at.error)
     assert any(b.label == "▶ Resume" for b in at.button)
+
+
+def test_home_download_offline_says_so_and_keeps_the_dataset(small_home, monkeypatch):
+    monkeypatch.setenv("TUNELAB_DATASET_URL", "http://127.0.0.1:9/cats_and_dogs_filtered.zip")
+    before = settings.load()["data"]
+    at = run_page("app.py")
+    at.button(key="use_download").click().run()
+    assert any("offline" in e.value for e in at.error)
+    assert settings.load()["data"] == before
