@@ -70,7 +70,7 @@ if started:
     data = settings.load()["data"]
     try:
         spec = RunSpec.from_recipe(recipe, data=data, **overrides)
-        st.session_state["train_run"] = runner.submit(spec)
+        st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec)
         st.toast(f"Started {spec.display_name()}")
     except (ValueError, DataError) as exc:
         st.error(str(exc))
@@ -98,6 +98,7 @@ if recipe == "fine_tune":
                     name=f"sweep · from {point}")
                 ids.append(runner.submit(spec))
             st.session_state["sweep_runs"] = ids
+            st.session_state["train_watch"] = ids[0]
             st.toast(f"Queued {len(ids)} runs; at most {runner.max_concurrent()} train at once.")
 
 st.divider()
@@ -107,7 +108,7 @@ if not runs:
     st.stop()
 active = [r for r in runs if r["status"] in ("running", "queued")]
 default_id = st.session_state.get("train_run") or (active[0]["id"] if active else None)
-run = pick_run(runs, "train_watch", "Watching", default_id)
+run = pick_run(runs, "train_watch", "Watching", default_id, with_status=False)
 
 
 @st.fragment(run_every=2.0 if run["status"] in ("running", "queued") else None)
@@ -117,7 +118,7 @@ def live(run_id: str) -> None:
     badge = {"running": "🟢 running", "queued": "⏳ queued", "finished": "✅ finished", "stopped": "⏹️ stopped",
              "failed": "❌ failed", "interrupted": "⚠️ interrupted"}[r["status"]]
     vals = [e["val_accuracy"] for e in rows if e["val_accuracy"] is not None]
-    m1, m2, m3, m4, m5 = st.columns(5)
+    m1, m2, m3, m4, m5 = st.columns([1.4, 1, 1, 1, 1])
     m1.metric("Status", badge)
     m2.metric("Epochs", f"{len(rows)}/{r['epochs_total']}")
     m3.metric("Best val accuracy", fmt_acc(max(vals) if vals else None))

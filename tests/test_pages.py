@@ -122,3 +122,16 @@ def test_home_download_offline_says_so_and_keeps_the_dataset(small_home, monkeyp
     at.button(key="use_download").click().run()
     assert any("offline" in e.value for e in at.error)
     assert settings.load()["data"] == before
+
+
+def test_starting_a_run_switches_the_live_view_to_it(small_home, monkeypatch):
+    from core.config import RunSpec
+    monkeypatch.setattr("core.runner.kick", lambda: None)
+    old = store.create_run(RunSpec.from_recipe("scratch", epochs=1).to_dict(), "old run", "scratch", None, 1)
+    store.set_status(old, "finished")
+    at = run_page("pages/3_Train.py")
+    assert at.selectbox(key="train_watch").value == old
+    at.number_input(key="train_size").set_value(48)
+    at.button[0].click().run()
+    new = next(r["id"] for r in store.list_runs() if r["id"] != old)
+    assert at.selectbox(key="train_watch").value == new

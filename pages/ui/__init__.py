@@ -36,15 +36,23 @@ def run_label(run: dict) -> str:
     return f"{run['name']} · {run['status']} · {run['id']}"
 
 
-def pick_run(runs: list[dict], key: str, label: str = "Run", default_id: str | None = None) -> dict | None:
-    """A selectbox over runs (newest first); returns the chosen run row."""
+def pick_run(runs: list[dict], key: str, label: str = "Run", default_id: str | None = None,
+             with_status: bool = True) -> dict | None:
+    """A selectbox over runs (newest first); returns the chosen run row.
+
+    `default_id` is selected when the box has no valid choice yet; set st.session_state[key] to a
+    run id before this call to move the selection (e.g. to a run just started).
+    """
     if not runs:
         return None
     runs = sorted(runs, key=lambda r: r["created"], reverse=True)
     ids = [r["id"] for r in runs]
-    index = ids.index(default_id) if default_id in ids else 0
-    chosen = st.selectbox(label, ids, index=index, key=key, format_func=lambda i: run_label(runs[ids.index(i)]))
-    return runs[ids.index(chosen)]
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = default_id if default_id in ids else ids[0]
+    by_id = {r["id"]: r for r in runs}
+    chosen = st.selectbox(label, ids, key=key, format_func=lambda i: run_label(by_id[i]) if with_status else
+                          f"{by_id[i]['name']} · {i}")
+    return by_id[chosen]
 
 
 def all_runs() -> list[dict]:

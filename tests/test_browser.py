@@ -1,0 +1,351 @@
+"""Browser tests: start the real dashboard (`streamlit run app.py`) and drive it with Playwright in headless Chromium.
+
+One main-path walk (home -> augmentation -> model -> train a tiny run live -> compare) that saves a screenshot of each
+page to docs/screenshots/, plus a smoke test that opens every page by its URL. Every page is checked for rendered
+exceptions (`data-testid="stException"`). The lab uses the built-in demo data in a temporary TUNELAB_HOME.
+
+Slow (about a minute and a half on two cores): deselect with `-m "not slow"`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+VIEWPORT = {"width": 1400, "height": 1000}
+SHOT_VIEWPORT = {"width": 1400, "height": 1800}  # Streamlit scrolls inside its main container: shoot a tall window
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: the browser tests drive Debian's "
+                                                     f"Chromium (apt-get install chromium; .ci/run does it as root)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+# VGG16 at 150 px: block4 (1,180,160 + 2 x 2,359,808) + block5 (3 x 2,359,808) trainable from block4_conv1.
+TRAINABLE_BLOCK5 = 7_079_424
+TRAINABLE_BLOCK4 = 7_079_424 + 1_180_160 + 2 * 2_359_808  # 12,979,200 (`python -m core layers ... --json`)
+
+
+# -- the server -------------------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def log_tail(path: Path, n: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return "(no server log)"
+
+
+def stop_workers(home: Path) -> None:
+    """Stop the runs the app started (workers are detached processes) and kill any that outlive the request."""
+    old = os.environ.get("TUNELAB_HOME")
+    os.environ["TUNELAB_HOME"] = str(home)
+    try:
+        from core import runner, store
+        if not (home / "runs.sqlite").exists():
+            return
+        for run in store.list_runs():
+            if run["status"] in ("running", "queued"):
+                runner.stop(run["id"])
+        deadline = time.time() + 20
+        while time.time() < deadline and any(r["status"] == "running" and runner.pid_alive(r["pid"])
+                                             for r in store.list_runs()):
+            time.sleep(0.5)
+        for run in store.list_runs():
+            if run["status"] == "running" and runner.pid_alive(run["pid"]):
+                for kill in (lambda pid: os.killpg(pid, signal.SIGKILL), lambda pid: os.kill(pid, signal.SIGKILL)):
+                    try:
+                        kill(run["pid"])
+                        break
+                    except OSError:
+                        continue
+    finally:
+        if old is None:
+            os.environ.pop("TUNELAB_HOME", None)
+        else:
+            os.environ["TUNELAB_HOME"] = old
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser") / "home"
+
+
+@pytest.fixture(scope="module")
+def server(app_home) -> str:
+    """`streamlit run app.py` on a free port, in a fresh lab home; yields the base URL."""
+    port = free_port()
+    log = app_home.parent / "streamlit.log"
+    env = dict(os.environ, TUNELAB_HOME=str(app_home), TF_CPP_MIN_LOG_LEVEL="3", TUNELAB_MAX_RUNS="1",
+               PYTHONUNBUFFERED="1")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_tail(log)}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"streamlit did not answer on {url}/_stcore/health within 60 s:\n{log_tail(log)}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop_workers(app_home)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        stop_workers(app_home)  # a run started while the server was shutting down
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+# -- page helpers -----------------------------------------------------------------------------------------------------
+
+def assert_no_exception(pg) -> None:
+    errors = pg.locator('[data-testid="stException"]')
+    assert errors.count() == 0, "the page rendered an exception:\n" + "\n---\n".join(errors.all_inner_texts())
+
+
+def wait_idle(pg, timeout: float = 60, quiet: float = 1.0) -> None:
+    """Wait until the script has finished: no "running" status widget for `quiet` seconds in a row."""
+    deadline = time.time() + timeout
+    calm_since = None
+    while True:
+        if pg.locator('[data-testid="stStatusWidget"]').count():
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.time()
+        elif time.time() - calm_since >= quiet:
+            return
+        if time.time() > deadline:
+            raise AssertionError(f"the page was still running after {timeout:.0f} s")
+        pg.wait_for_timeout(200)
+
+
+def wait_for(pg, condition, what: str, timeout: float = 60, poll: float = 0.5):
+    """Poll `condition()` until it returns a truthy value; fail early if the page renders an exception."""
+    deadline = time.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert_no_exception(pg)
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        pg.wait_for_timeout(int(poll * 1000))
+
+
+def metric(pg, label: str) -> str | None:
+    """The value of the st.metric labelled `label`, or None while there is none."""
+    m = pg.locator('[data-testid="stMetric"]').filter(
+        has=pg.locator('[data-testid="stMetricLabel"]', has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")))
+    if m.count() != 1:
+        return None
+    try:
+        return m.locator('[data-testid="stMetricValue"]').inner_text(timeout=2000).strip()
+    except sync_api.Error:
+        return None
+
+
+def captions(pg) -> list[str]:
+    return pg.locator('[data-testid="stImageCaption"]').all_inner_texts()
+
+
+def choose(pg, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label`."""
+    pg.get_by_role("combobox", name=label, exact=True).click()
+    pg.get_by_role("option", name=option, exact=True).click()
+
+
+def go(pg, title: str) -> None:
+    """Open a page from the sidebar navigation, as a user would (same session)."""
+    pg.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+    pg.get_by_role("heading", name=re.compile(title)).first.wait_for()
+
+
+def screenshot(pg, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    pg.set_viewport_size(SHOT_VIEWPORT)
+    try:
+        pg.wait_for_timeout(600)  # let the charts re-lay out
+        pg.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    finally:
+        pg.set_viewport_size(VIEWPORT)
+
+
+# -- the tests --------------------------------------------------------------------------------------------------------
+
+def test_main_path_augment_model_train_compare(server, page, app_home):
+    pg = page
+
+    # 1. Home: the demo data is generated on first use, then counted.
+    pg.goto(server)
+    pg.get_by_role("heading", name="Dataset in use").wait_for(timeout=60_000)
+    wait_for(pg, lambda: (metric(pg, "train") or "").endswith("images"), "the dataset's counts", timeout=150)
+    wait_idle(pg, timeout=60)
+    assert metric(pg, "train") == "1,000 images" and metric(pg, "validation") == "500 images"
+    assert "built-in demo data" in pg.locator('[data-testid="stMain"]').inner_text()
+    assert_no_exception(pg)
+    screenshot(pg, "home")
+
+    # 2. Augmentation: the grid of augmented copies follows the rotation slider and the seed.
+    go(pg, "Augmentation")
+    wait_for(pg, lambda: len(captions(pg)) == 9, "the 9 images of the grid")
+    wait_idle(pg)
+    first = captions(pg)
+    assert first[0] == "original" and all(c.startswith("rot ") for c in first[1:]), first
+    rotation = pg.locator('[data-testid="stSlider"]').filter(has_text="Rotation")
+    assert "40.00" in rotation.inner_text()  # the lecture's preset
+    rotation.locator('input[type="range"], [role="slider"]').first.focus()
+    for _ in range(5):
+        pg.keyboard.press("ArrowRight")
+    rotated = wait_for(pg, lambda: (c := captions(pg)) != first and len(c) == 9 and c,
+                       "the captions to follow the rotation slider")
+    assert "45.00" in rotation.inner_text()
+    assert rotated[1:] != first[1:]
+    wait_idle(pg)
+    rotated = captions(pg)
+    seed = pg.locator('[data-testid="stNumberInput"]').filter(has_text="Seed").locator("input")
+    seed.fill("7")
+    seed.press("Enter")
+    reseeded = wait_for(pg, lambda: (c := captions(pg)) != rotated and len(c) == 9 and c,
+                        "the captions to follow the seed")
+    assert reseeded[0] == "original" and reseeded[1:] != rotated[1:]
+    wait_idle(pg)
+    assert_no_exception(pg)
+    screenshot(pg, "augmentation")
+
+    # 3. Model: moving the freeze point from block5 to block4 unfreezes block4's parameters.
+    go(pg, "Model")
+    wait_for(pg, lambda: metric(pg, "Trainable"), "the parameter counts (builds VGG16)", timeout=150)
+    assert metric(pg, "Total parameters") == "14,714,688"
+    assert metric(pg, "Trainable") == f"{TRAINABLE_BLOCK5:,}"
+    wait_idle(pg, timeout=60)
+    choose(pg, "First trainable block", "block4")
+    wait_for(pg, lambda: metric(pg, "Trainable") == f"{TRAINABLE_BLOCK4:,}",
+             f"Trainable to become {TRAINABLE_BLOCK4:,}", timeout=60)
+    assert metric(pg, "Frozen") == f"{14_714_688 - TRAINABLE_BLOCK4:,}"
+    wait_idle(pg)
+    assert_no_exception(pg)
+    screenshot(pg, "model")
+
+    # 4. Train: a tiny from-scratch run, watched live until its first epoch and curves, then stopped.
+    go(pg, "Train")
+    pg.get_by_text("No runs yet").wait_for()
+    wait_idle(pg)
+    choose(pg, "Recipe", "Small CNN from scratch")
+    wait_idle(pg)
+    form = pg.locator('[data-testid="stForm"]')
+    form.locator('[data-testid="stNumberInput"]').filter(has_text="Epochs").locator("input").fill("3")
+    form.locator('[data-testid="stNumberInput"]').filter(has_text="Image size").locator("input").fill("48")
+    form.get_by_role("button", name="Start training").click()
+
+    def first_epoch_and_curves():
+        status = metric(pg, "Status") or ""
+        assert "failed" not in status and "interrupted" not in status, \
+            pg.locator('[data-testid="stMain"]').inner_text()[-3000:]
+        done = re.fullmatch(r"(\d+)/3", metric(pg, "Epochs") or "")
+        charts = pg.locator('[data-testid="stPlotlyChart"], .js-plotly-plot').count()
+        return done is not None and int(done.group(1)) >= 1 and charts > 0
+
+    wait_for(pg, first_epoch_and_curves, "the first epoch and its curves", timeout=180, poll=1.0)
+    try:  # for the screenshot only: curves read better with two points
+        wait_for(pg, lambda: (metric(pg, "Epochs") or "0/3") != "1/3", "a second epoch", timeout=30, poll=1.0)
+    except AssertionError:
+        pass
+    caption = pg.locator('[data-testid="stCaptionContainer"]').filter(has_text="· run ").first.inner_text()
+    run_id = re.search(r"run\s+(\S+)\s*$", caption).group(1)
+    screenshot(pg, "train")
+    stop = pg.get_by_role("button", name="⏹ Stop")
+    if "running" in (metric(pg, "Status") or "") and stop.count():
+        try:
+            stop.click(timeout=5000)
+        except sync_api.Error:
+            pass  # the run finished in between: the button went away
+    wait_for(pg, lambda: re.search(r"stopped|finished", metric(pg, "Status") or ""),
+             "the run to stop or finish", timeout=90, poll=1.0)
+    assert_no_exception(pg)
+
+    # 5. Compare: the run is listed (the table is a canvas: read the DOM widgets that name runs).
+    go(pg, "Compare")
+    pg.get_by_role("heading", name="Manage a run").wait_for(timeout=60_000)
+    wait_idle(pg)
+    managed = pg.get_by_role("combobox", name="Run", exact=True).input_value()
+    assert run_id in managed and "scratch" in managed, managed
+    assert re.search(r"· (stopped|finished) ·", managed), managed
+    overlay = pg.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to overlay").inner_text()
+    assert run_id[-6:] in overlay and "scratch" in overlay, overlay
+    assert_no_exception(pg)
+    screenshot(pg, "compare")
+
+    # The run store agrees with what the form asked for.
+    os.environ["TUNELAB_HOME"], old = str(app_home), os.environ.get("TUNELAB_HOME")
+    try:
+        from core import store
+        run = store.get_run(run_id)
+    finally:
+        if old is None:
+            os.environ.pop("TUNELAB_HOME")
+        else:
+            os.environ["TUNELAB_HOME"] = old
+    assert run["recipe"] == "scratch" and run["spec"]["epochs"] == 3 and run["spec"]["image_size"] == 48
+    assert run["status"] in ("stopped", "finished")
+
+
+@pytest.mark.parametrize("path, heading", [("", "Fine-Tuning Lab"), ("Augmentation", "Augmentation"),
+                                           ("Model", "Model"), ("Train", "Train"), ("Compare", "Compare runs")])
+def test_every_page_opens_by_url_without_an_exception(server, page, path, heading):
+    page.goto(f"{server}/{path}")
+    page.get_by_role("heading", name=re.compile(heading)).first.wait_for(timeout=60_000)
+    wait_idle(page, timeout=150)
+    assert_no_exception(page)
