@@ -30,7 +30,7 @@ def curves_figure(rows: list[dict], title: str = "") -> go.Figure:
         for x, phase in phase_boundaries(rows):
             fig.add_vline(x=x, line=dict(color="gray", dash="dash"), row=1, col=col,
                           annotation_text=f"{phase.replace('_', '-')} starts" if col == 1 else None)
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", dtick=max(1, len(rows) // 10))
     fig.update_layout(title=title or None, height=380, margin=dict(t=60 if title else 40, b=40, l=40, r=20),
                       legend=dict(orientation="h", y=-0.2))
     return fig

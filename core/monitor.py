@@ -31,7 +31,8 @@ def eta_seconds(run: dict, rows: list[dict], now: float | None = None) -> float 
     per_epoch = sum(recent) / len(recent)
     remaining = max(0, run["epochs_total"] - len(rows))
     progress = run.get("progress") or {}
-    if progress.get("stage") == "train" and progress.get("epoch_started"):
+    current = progress.get("stage") == "train" and progress.get("epoch") == len(rows) + 1
+    if current and progress.get("epoch_started"):
         elapsed = now - progress["epoch_started"]
         return max(0.0, remaining * per_epoch - min(elapsed, per_epoch))
     return remaining * per_epoch
