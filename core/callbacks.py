@@ -1,11 +1,13 @@
 """Keras callbacks that connect a training run to the run store.
 
 `RunRecorder` writes each finished epoch's checkpoint (atomically), then its metrics, so the store
-never claims an epoch whose checkpoint is missing; it reports batch progress and turns a stop request
-into `StopRequested` at the next batch. `ProgressReporter` does the same for predict loops.
+never claims an epoch whose checkpoint is missing (a failed write raises `CheckpointError`); it reports
+batch progress and turns a stop request into `StopRequested` at the next batch. `ProgressReporter` does
+the same for predict loops.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -19,10 +21,21 @@ class StopRequested(Exception):
     """Raised inside fit/predict when the run's stop flag is set."""
 
 
+class CheckpointError(RuntimeError):
+    """A model file could not be written (disk full, read-only folder); the message names the file."""
+
+
 def save_atomic(model: keras.Model, path: Path) -> None:
+    """Write `model` to `path` through a temporary file, so `path` is always complete or absent."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"Could not write {path} ({exc.strerror or exc}): free some space or make "
+                              f"{path.parent} writable, then resume the run (its finished epochs are kept).") from exc
 
 
 def checkpoint_path(run_id: str, epoch: int, kind: str) -> Path:

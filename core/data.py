@@ -2,15 +2,17 @@
 
 A data folder has one subfolder per class, either already split (`train/`, `validation/`, optional
 `test/`, each holding the class folders) or not split (then a stratified, seeded split is made).
-`scan` opens every candidate file; what cannot be used is skipped and reported with its reason.
+`scan` decodes every candidate file the way `load_image` will; what cannot be used (unreadable, empty,
+oversized, not an image, folder link loops, class folders without usable images) is skipped and reported
+with its reason, and a folder that cannot work is refused with one sentence (DataError).
 `load_image` is the single decoder used by training, evaluation and the dashboard's previews.
 """
 from __future__ import annotations
 
 import os
 import random
+import stat
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,43 +49,78 @@ class Dataset:
                 "counts": self.counts(), "image_size": self.size_stats, "skipped": self.skipped}
 
 
+def _shown(path) -> str:
+    """`path` as printable text (bytes that are not UTF-8 shown as U+FFFD), for reports and the run store."""
+    return os.fsencode(str(path)).decode("utf-8", "replace")
+
+
+def _to_8bit(arr: np.ndarray, sixteen_bit: bool) -> np.ndarray:
+    """One channel of 16-bit, 32-bit or float samples as 0-255: 16-bit by 1/257, floats in [0, 1] by 255."""
+    is_float = arr.dtype.kind == "f"
+    arr = np.nan_to_num(arr.astype(np.float64))
+    top = float(arr.max()) if arr.size else 0.0
+    if sixteen_bit or 255 < top <= 65535:
+        arr = arr / 257.0
+    elif top > 65535:
+        arr = arr * (255.0 / top)
+    elif is_float and top <= 1.0:
+        arr = arr * 255.0
+    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode as RGB: transparency composited on white, 16-bit and float images scaled, not clipped."""
+    if img.mode.startswith(("I", "F")):
+        return Image.fromarray(_to_8bit(np.asarray(img), img.mode.startswith("I;16"))).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    return img.convert("RGB")
+
+
+def _over_limit(size: tuple[int, int]) -> str | None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        return f"too large ({width}x{height} pixels; the limit is {MAX_PIXELS:,})"
+    return None
+
+
 def check_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """Open and decode `path` cheaply; returns ((width, height), None) or (None, reason)."""
+    """Decode `path` the way `load_image` does (small); returns ((width, height), None) or (None, reason)."""
     try:
-        if path.stat().st_size == 0:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, "not a regular file"
+        if info.st_size == 0:
             return None, "empty file (0 bytes)"
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 size = img.size
-                if size[0] * size[1] > MAX_PIXELS:
-                    return None, f"too large ({size[0]}x{size[1]} pixels; the limit is {MAX_PIXELS:,})"
+                if reason := _over_limit(size):
+                    return None, reason
                 img.draft("RGB", (64, 64))
-                img.load()
+                img.load()  # decodes the whole file: truncated or corrupt data fails here
+                _to_rgb(img.crop((0, 0, min(img.width, 64), min(img.height, 64)))).resize((8, 8), Image.BILINEAR)
         return size, None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return None, f"refused as a possible decompression bomb ({exc})"
     except Image.UnidentifiedImageError:
         return None, "not an image Pillow can read"
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, TypeError, MemoryError) as exc:
         return None, f"unreadable image ({exc})"
 
 
 def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     """Decode any image file to an RGB (size, size, 3) uint8 array (alpha composited on white)."""
     with Image.open(path) as img:
+        if reason := _over_limit(img.size):
+            raise DataError(f"{_shown(path)} is {reason}.")
         if img.format == "JPEG":
             img.draft("RGB", (size, size))
-        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            img = Image.new("RGB", rgba.size, (255, 255, 255))
-            img.paste(rgba, mask=rgba.getchannel("A"))
-        elif img.mode == "I;16" or img.mode.startswith("I"):
-            arr = np.asarray(img, dtype=np.float64)
-            img = Image.fromarray((arr / max(arr.max(), 1) * 255).astype(np.uint8)).convert("RGB")
-        else:
-            img = img.convert("RGB")
-        return np.asarray(img.resize((size, size), Image.BILINEAR), dtype=np.uint8)
+        return np.asarray(_to_rgb(img).resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
 def _is_image_name(path: Path) -> bool:
@@ -93,10 +130,15 @@ def _is_image_name(path: Path) -> bool:
 def _class_files(class_dir: Path, skipped: list[dict]) -> list[Path]:
     """Image files below `class_dir` (nested folders included, links followed once, loops refused)."""
     found, seen = [], set()
-    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            skipped.append({"path": dirpath, "reason": "folder link loop, not followed again"})
+    top = Path(os.path.realpath(class_dir))
+
+    def unreadable(exc: OSError) -> None:
+        skipped.append({"path": _shown(exc.filename), "reason": f"unreadable folder ({exc.strerror})"})
+
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True, onerror=unreadable):
+        real = Path(os.path.realpath(dirpath))
+        if real in seen or (real != top and top.is_relative_to(real)):
+            skipped.append({"path": _shown(dirpath), "reason": "folder link loop, not followed again"})
             dirnames[:] = []
             continue
         seen.add(real)
@@ -108,7 +150,7 @@ def _class_files(class_dir: Path, skipped: list[dict]) -> list[Path]:
             if _is_image_name(path):
                 found.append(path)
             else:
-                skipped.append({"path": str(path), "reason": f"not an image file extension ({path.suffix or 'none'})"})
+                skipped.append({"path": _shown(path), "reason": f"not an image file extension ({path.suffix or 'none'})"})
     return found
 
 
@@ -120,7 +162,13 @@ def _split_folder(root: Path, split: str) -> Path | None:
 
 
 def _subdirs(path: Path) -> list[str]:
-    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX")))
+
+
+def _stray_files(folder: Path, skipped: list[dict]) -> None:
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and not entry.name.startswith("."):
+            skipped.append({"path": _shown(entry), "reason": "stray file beside the class folders, ignored"})
 
 
 def stratified_split(files_by_class: dict[int, list[str]], val_fraction: float, test_fraction: float,
@@ -131,74 +179,94 @@ def stratified_split(files_by_class: dict[int, list[str]], val_fraction: float, 
         files = sorted(files)
         random.Random(f"{seed}:{label}").shuffle(files)
         n_val = max(1, round(len(files) * val_fraction))
-        n_test = round(len(files) * test_fraction) if test_fraction else 0
+        n_test = min(round(len(files) * test_fraction), len(files) - n_val - 1) if test_fraction else 0
         splits["validation"] += [(f, label) for f in files[:n_val]]
         splits["test"] += [(f, label) for f in files[n_val:n_val + n_test]]
         splits["train"] += [(f, label) for f in files[n_val + n_test:]]
     return {s: items for s, items in splits.items() if items}
 
 
+def _keep_classes(classes: list[str], files: dict, presplit: bool, class_root: Path,
+                  skipped: list[dict]) -> tuple[list[str], dict]:
+    """Leave out (and report) classes without enough usable images; renumber the labels of the others."""
+    source = files["train" if presplit else "all"]
+    minimum = 1 if presplit else 2  # an unsplit class needs one image to train on and one to validate
+    kept = []
+    for label, cls in enumerate(classes):
+        n = len(source.get(label, []))
+        if n >= minimum:
+            kept.append(label)
+            continue
+        where = "in train/ " if presplit else ""
+        reason = (f"no usable images {where}(the class is left out)" if n == 0 else
+                  "only 1 usable image: a class needs at least 2 to be split (the class is left out)")
+        skipped.append({"path": _shown(class_root / cls), "reason": reason})
+    new = {old: i for i, old in enumerate(kept)}
+    files = {split: {new[label]: fs for label, fs in per.items() if label in new} for split, per in files.items()}
+    return [classes[i] for i in kept], files
+
+
 def scan(root: str | os.PathLike, val_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 0) -> Dataset:
     """Find classes and splits under `root`, check every image, and split unsplit folders."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise DataError(f"The data folder {root} does not exist: give the path of a folder with one subfolder per class.")
+        raise DataError(f"The data folder {_shown(root)} does not exist: give the path of a folder with one "
+                        f"subfolder per class.")
     if not root.is_dir():
-        raise DataError(f"{root} is a file, not a folder: give a folder with one subfolder per class.")
+        raise DataError(f"{_shown(root)} is a file, not a folder: give a folder with one subfolder per class.")
     skipped: list[dict] = []
     train_dir = _split_folder(root, "train")
     presplit = train_dir is not None
-    if presplit:
-        classes = _subdirs(train_dir)
-        split_dirs = {s: d for s in SPLITS if (d := _split_folder(root, s)) is not None}
-    else:
-        classes = _subdirs(root)
-        split_dirs = {"all": root}
-    for entry in sorted(root.iterdir()) if root.is_dir() else []:
-        if entry.is_file() and not entry.name.startswith("."):
-            skipped.append({"path": str(entry), "reason": "stray file beside the class folders, ignored"})
-
     files: dict[str, dict[int, list[str]]] = {}
-    widths, heights = [], []
-    for split, split_dir in split_dirs.items():
-        files[split] = {}
-        for label, cls in enumerate(classes):
-            class_dir = split_dir / cls
-            if not class_dir.is_dir():
-                continue
-            for path in _class_files(class_dir, skipped):
-                size, reason = check_image(path)
-                if reason:
-                    skipped.append({"path": str(path), "reason": reason})
-                    continue
-                widths.append(size[0])
-                heights.append(size[1])
-                files[split].setdefault(label, []).append(str(path))
+    sizes: dict[str, tuple[int, int]] = {}
+    try:
         if presplit:
-            for extra in _subdirs(split_dir):
-                if extra not in classes:
-                    skipped.append({"path": str(split_dir / extra),
-                                    "reason": "class folder not present in train/, ignored"})
+            classes = _subdirs(train_dir)
+            split_dirs = {s: d for s in SPLITS if (d := _split_folder(root, s)) is not None}
+        else:
+            classes = _subdirs(root)
+            split_dirs = {"all": root}
+        _stray_files(root, skipped)
+        for split, split_dir in split_dirs.items():
+            files[split] = {}
+            for label, cls in enumerate(classes):
+                if not (split_dir / cls).is_dir():
+                    continue
+                for path in _class_files(split_dir / cls, skipped):
+                    size, reason = check_image(path)
+                    if reason:
+                        skipped.append({"path": _shown(path), "reason": reason})
+                        continue
+                    sizes[str(path)] = size
+                    files[split].setdefault(label, []).append(str(path))
+            if presplit:
+                _stray_files(split_dir, skipped)
+                skipped += [{"path": _shown(split_dir / extra), "reason": "class folder not present in train/, ignored"}
+                            for extra in _subdirs(split_dir) if extra not in classes]
+    except OSError as exc:
+        raise DataError(f"The data folder {_shown(root)} cannot be read ({exc.strerror}: {_shown(exc.filename)}): "
+                        f"check its permissions.") from exc
 
-    counts = Counter(label for per_split in files.values() for label, fs in per_split.items() for _ in fs)
-    usable = [c for i, c in enumerate(classes) if counts.get(i)]
-    if not classes or not counts:
-        raise DataError(f"No usable images found in {root}: it needs one subfolder per class "
+    if not classes or not any(fs for per in files.values() for fs in per.values()):
+        raise DataError(f"No usable images found in {_shown(root)}: it needs one subfolder per class "
                         f"(for example cats/ and dogs/), each holding image files.")
-    if len(usable) < 2:
-        raise DataError(f"Only one class with images ({', '.join(usable)}) found in {root}: "
-                        f"a classifier needs at least two class folders with images.")
+    classes, files = _keep_classes(classes, files, presplit, train_dir if presplit else root, skipped)
+    if len(classes) < 2:
+        found = f"Only one class with images ({classes[0]})" if classes else "No class with enough images"
+        raise DataError(f"{found} found in {_shown(root)}: a classifier needs at least two class folders "
+                        f"with images (see `python -m core scan` for the files that were skipped).")
     if presplit:
         if "validation" not in files or not any(files["validation"].values()):
-            raise DataError(f"{root} has a train/ folder but no validation/ images: add validation/<class>/ "
-                            f"folders, or put the class folders directly under {root} to have them split.")
+            raise DataError(f"{_shown(root)} has a train/ folder but no validation/ images: add "
+                            f"validation/<class>/ folders, or put the class folders directly under it to have "
+                            f"them split.")
         splits = {s: [(f, label) for label, fs in sorted(per.items()) for f in fs] for s, per in files.items()}
         splits = {s: items for s, items in splits.items() if items}
     else:
         splits = stratified_split(files["all"], val_fraction, test_fraction, seed)
-    stats = {}
-    if widths:
-        stats = {"min_width": min(widths), "max_width": max(widths), "mean_width": round(float(np.mean(widths)), 1),
-                 "min_height": min(heights), "max_height": max(heights),
-                 "mean_height": round(float(np.mean(heights)), 1), "n": len(widths)}
+    used = [sizes[f] for items in splits.values() for f, _ in items]
+    widths, heights = [w for w, _ in used], [h for _, h in used]
+    stats = {"min_width": min(widths), "max_width": max(widths), "mean_width": round(float(np.mean(widths)), 1),
+             "min_height": min(heights), "max_height": max(heights),
+             "mean_height": round(float(np.mean(heights)), 1), "n": len(widths)}
     return Dataset(root, classes, splits, skipped, presplit, stats)

@@ -65,6 +65,13 @@ def conv_base(backbone: str, weights: str, image_size: int, seed: int = 0) -> ke
     if not path.is_file():
         raise WeightsError(f"Weights file {path} does not exist: give the path of a {info.title} no-top weights "
                            f"file (.h5 or .weights.h5), or use --weights imagenet or none.")
+    try:
+        import h5py
+        with h5py.File(path, "r"):
+            pass
+    except OSError as exc:
+        raise WeightsError(f"Weights file {path} is unreadable (truncated, or not an HDF5 weights file: {exc}). "
+                           f"Download or copy it again, or use --weights imagenet or none.") from exc
     model = app(weights=None, **kwargs)
     try:
         model.load_weights(str(path))

@@ -22,7 +22,7 @@ from core import store
 from core.augment import AugmentConfig, augment_batch, image_seed
 from core.data import load_image
 
-DECODER_VERSION = "pil-bilinear-1"
+DECODER_VERSION = "pil-bilinear-2"  # bump when load_image changes: cached arrays are keyed by it
 
 
 def content_key(paths: list[str], *extra) -> str:

@@ -3,10 +3,13 @@
 There is no daemon: whoever submits, lists or finishes a run calls `kick()`, which (under the store's
 write lock) marks runs whose worker died as `interrupted` and starts queued runs while fewer than
 `max_concurrent()` are running. A worker's liveness is its pid plus a heartbeat it writes every 5 s.
+Partial files a dead worker leaves (half-written models, image or feature caches) are removed then.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,12 +54,25 @@ def _spawn(run_id: str) -> int:
     return proc.pid
 
 
+def remove_orphans() -> int:
+    """Delete the temporary files of dead processes (`.name.<pid>.tmp*` in run folders and caches)."""
+    home, removed = store.home(), 0
+    for pattern in ("runs/*/.*.tmp.keras", "cache/*/.*.tmp"):
+        for path in home.glob(pattern):
+            pid = re.search(r"\.(\d+)\.tmp", path.name)
+            if pid and not pid_alive(int(pid.group(1))):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+    return removed
+
+
 def kick() -> None:
     """Mark dead workers' runs interrupted, then start queued runs up to the concurrency limit."""
     now = time.time()
     with store.connect(immediate=True) as c:
         running = c.execute("SELECT id, pid, heartbeat FROM runs WHERE status = 'running'").fetchall()
-        alive = 0
+        alive, died = 0, False
         for run in running:
             stale = run["heartbeat"] is not None and now - run["heartbeat"] > HEARTBEAT_TIMEOUT
             if not pid_alive(run["pid"]) or stale:
@@ -65,6 +81,7 @@ def kick() -> None:
                                                 "from the last finished epoch", run["id"]))
                 c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)",
                           (run["id"], now, f"worker pid {run['pid']} is gone: run interrupted"))
+                died = True
             else:
                 alive += 1
         queued = c.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY created").fetchall()
@@ -77,6 +94,8 @@ def kick() -> None:
                 continue
             c.execute("UPDATE runs SET status = 'running', pid = ?, heartbeat = ?, started = ? WHERE id = ?",
                       (pid, now, now, run["id"]))
+    if died:
+        remove_orphans()
 
 
 def submit(spec: RunSpec) -> str:
@@ -103,15 +122,30 @@ def stop(run_id: str) -> str:
 
 
 def resume(run_id: str) -> None:
-    """Queue a stopped, interrupted or failed run again; it continues after its last finished epoch."""
+    """Queue a stopped, interrupted or failed run again; it continues after its last finished epoch.
+
+    A run that already has every epoch and its final models (its worker died just before saying so) is
+    marked finished instead."""
     run = store.get_run(run_id)
     if run["status"] not in ("stopped", "interrupted", "failed"):
         raise ValueError(f"Run {run_id} is {run['status']}: only stopped, interrupted or failed runs can be resumed.")
-    if run["epochs_done"] >= run["epochs_total"] and (store.run_dir(run_id) / "best.keras").exists():
-        raise ValueError(f"Run {run_id} already has all {run['epochs_total']} epochs.")
+    if run["epochs_done"] >= run["epochs_total"] and _models_saved(run_id):  # it died after its last save
+        store.set_status(run_id, "finished")
+        store.log(run_id, f"all {run['epochs_total']} epochs and the final models were already saved: finished")
+        return
     store.update_run(run_id, status="queued", stop_requested=0, error=None, finished=None)
     store.log(run_id, f"resume requested after epoch {run['epochs_done']}")
     kick()
+
+
+def _models_saved(run_id: str) -> bool:
+    """True if best.keras and last.keras were written after the run's latest checkpoint (it was finalised)."""
+    folder = store.run_dir(run_id)
+    models = [folder / "best.keras", folder / "last.keras"]
+    if not all(p.is_file() for p in models):
+        return False
+    checkpoints = [p.stat().st_mtime for p in folder.glob("ckpt-*.keras")]
+    return min(p.stat().st_mtime for p in models) >= max(checkpoints, default=0.0)
 
 
 def runs() -> list[dict]:

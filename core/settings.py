@@ -1,10 +1,12 @@
 """The lab's persistent settings (home()/settings.json): the dataset in use, the augmentation chosen
 for training, the user's saved augmentation presets, and the model draft from the Model page.
 
-Shared by every browser tab and kept across server restarts; written atomically.
+Shared by every browser tab and kept across server restarts; written atomically. A home folder that
+cannot be written (read-only, disk full) makes `update` raise RuntimeError naming it; nothing is half-written.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -23,7 +25,9 @@ def _path():
 def load() -> dict:
     try:
         data = json.loads(_path().read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):
+        data = {}
+    if not isinstance(data, dict):  # a hand-edited or damaged file: fall back to the defaults
         data = {}
     return {**DEFAULTS, **{k: v for k, v in data.items() if k in DEFAULTS}}
 
@@ -35,9 +39,16 @@ def update(**changes) -> dict:
         raise ValueError(f"Unknown settings: {', '.join(sorted(unknown))}.")
     with _LOCK:
         data = {**load(), **changes}
-        tmp = _path().with_name(f".settings.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.replace(tmp, tmp.with_name("settings.json"))
+        path = _path()
+        tmp = path.with_name(f".settings.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2))
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise RuntimeError(f"Cannot save the lab's settings in {path.parent} ({exc.strerror or exc}): free some "
+                               f"space or make the folder writable (or set TUNELAB_HOME to another folder).") from exc
     return data
 
 

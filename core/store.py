@@ -57,9 +57,13 @@ CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
 
 
 def home() -> Path:
-    """The lab's home folder: $TUNELAB_HOME, or ~/.tunelab."""
+    """The lab's home folder: $TUNELAB_HOME, or ~/.tunelab (created; RuntimeError if it cannot be)."""
     path = Path(os.environ.get("TUNELAB_HOME") or Path.home() / ".tunelab").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeError(f"Cannot create the lab's home folder {path} ({exc.strerror or exc}): set TUNELAB_HOME "
+                           f"to a writable folder.") from exc
     return path
 
 
@@ -69,13 +73,15 @@ def run_dir(run_id: str) -> Path:
 
 @contextmanager
 def connect(immediate: bool = False):
-    """A short-lived connection; `immediate=True` takes the write lock at once (for read-modify-write)."""
+    """A short-lived connection; `immediate=True` takes the write lock at once (for read-modify-write).
+
+    SQLite failures (read-only or full disk, a damaged file, a lock held too long) become RuntimeError
+    naming the store file; errors raised by the caller's own code pass through unchanged."""
     path = home() / "runs.sqlite"
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    except sqlite3.OperationalError as exc:
-        raise RuntimeError(f"Cannot open the run store {path}: {exc}. Check that the folder is writable "
-                           f"or set TUNELAB_HOME to another folder.") from exc
+    except sqlite3.Error as exc:
+        raise _store_error(path, exc) from exc
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -86,11 +92,30 @@ def connect(immediate: bool = False):
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise _store_error(path, exc) from exc
     finally:
         conn.close()
+
+
+def _store_error(path: Path, exc: sqlite3.Error) -> RuntimeError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return RuntimeError(f"The run store {path} stayed locked by another process for 30 s ({text}); try again.")
+    return RuntimeError(f"Cannot use the run store {path} ({text}): check that its folder is writable and its "
+                        f"disk not full, or set TUNELAB_HOME to another folder.")
+
+
+def printable(text: str) -> str:
+    """`text` safe to store: characters that are not valid Unicode (undecodable file names) replaced."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _row(row: sqlite3.Row | None) -> dict | None:
@@ -150,7 +175,7 @@ def update_run(run_id: str, **fields) -> None:
 
 def set_status(run_id: str, status: str, error: str | None = None) -> None:
     assert status in STATUSES, status
-    fields = {"status": status, "error": error}
+    fields = {"status": status, "error": None if error is None else printable(error)}
     if status in ("finished", "stopped", "failed", "interrupted"):
         fields["finished"] = time.time()
     update_run(run_id, **fields)
@@ -171,7 +196,8 @@ def epochs(run_id: str) -> list[dict]:
 
 def log(run_id: str, message: str) -> None:
     with connect() as c:
-        c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)", (run_id, time.time(), message))
+        c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)",
+                  (run_id, time.time(), printable(message)))
 
 
 def log_lines(run_id: str, limit: int = 200) -> list[dict]:

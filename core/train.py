@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from core import demo, environment, features, models, precision, store
-from core.callbacks import ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
+from core.callbacks import CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
 from core.config import BACKBONES, RunSpec
 from core.data import DataError, scan
 from core.pipeline import ImageBatches, decoded_images
@@ -269,8 +269,12 @@ def run_worker(run_id: str) -> str:
     except StopRequested:
         status = "stopped"
         job.finalise(None)
-    except (DataError, models.WeightsError, ValueError) as exc:
+    except (DataError, models.WeightsError, ValueError, CheckpointError) as exc:
         status, error = "failed", str(exc)
+    except OSError as exc:  # disk full or unwritable while caching images or features, a file gone since the scan
+        status, error = "failed", (f"Could not read or write {exc.filename or 'a file'} ({exc.strerror or exc}): "
+                                   f"free some space or check permissions, then resume the run.")
+        store.log(run_id, traceback.format_exc()[-3000:])
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         store.log(run_id, traceback.format_exc()[-3000:])

@@ -10,8 +10,9 @@ from tests.conftest import ROOT, make_folder
 
 
 @pytest.fixture
-def small_home(home, tmp_path):
+def small_home(home, tmp_path, monkeypatch):
     """A lab home whose dataset is a tiny folder, so pages do not generate the demo data."""
+    monkeypatch.setenv("TUNELAB_DATA_ROOTS", str(tmp_path))
     data = make_folder(tmp_path / "data", {"train": 4, "validation": 2})
     settings.update(data=str(data))
     return home
