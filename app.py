@@ -24,6 +24,7 @@ def weights_table() -> list[dict]:
 
 def home() -> None:
     """The home page."""
+    setup("Home", "🧪")
     st.title("🧪 Fine-Tuning Lab")
     st.markdown(
         "Learn image augmentation, transfer learning and fine-tuning by replaying the classic small-data "
@@ -33,7 +34,9 @@ def home() -> None:
         "1. **Augmentation**: tune ImageDataGenerator's transformations on your own images.\n"
         "2. **Model**: choose a pretrained base and a freeze point, and see what trains.\n"
         "3. **Train**: start a recipe and watch its curves live; stop or resume it.\n"
-        "4. **Compare**: put runs side by side, download metrics and models.")
+        "4. **Compare**: put runs side by side, download metrics, models and one-page reports.\n"
+        "5. **Inspect**: see what a trained model gets wrong, its feature maps and where it looks (Grad-CAM).\n"
+        "6. **Ladder**: replay the lecture's five steps and set them beside the book's published accuracies.")
 
     st.header("Dataset in use")
     root, label = datasets.current()
@@ -112,12 +115,13 @@ def home() -> None:
                "run records which weights it used.")
 
 
-setup("Home", "🧪")
 PAGES = [
     st.Page(home, title="Home", icon="🧪", default=True),
     st.Page("pages/1_Augmentation.py", title="Augmentation", icon="🎛️"),
     st.Page("pages/2_Model.py", title="Model", icon="🧱"),
     st.Page("pages/3_Train.py", title="Train", icon="📈"),
     st.Page("pages/4_Compare.py", title="Compare", icon="📊"),
+    st.Page("pages/5_Inspect.py", title="Inspect", icon="🔍"),
+    st.Page("pages/6_Ladder.py", title="Ladder", icon="🪜"),
 ]
 st.navigation(PAGES).run()

@@ -1,4 +1,5 @@
-"""Plotly figures shared by the dashboard pages: training curves, layer parameters, comparisons.
+"""Plotly figures shared by the dashboard pages: training curves, layer parameters, comparisons,
+confusion matrices and the lecture's ladder of accuracies.
 
 Pure functions from run-store rows to figures, so they are unit-tested without a browser.
 """
@@ -58,4 +59,57 @@ def layer_params_figure(table: dict) -> go.Figure:
     fig.update_layout(height=360, yaxis_title="parameters", margin=dict(t=30, b=120, l=60, r=20), bargap=0.15,
                       legend=dict(orientation="h", y=1.1), showlegend=True)
     fig.update_xaxes(tickangle=-60)
+    return fig
+
+
+def confusion_figure(matrix: list[list[int]], classes: list[str], title: str = "") -> go.Figure:
+    """A confusion matrix as a heatmap: true class down, predicted class across, counts and row shares."""
+    counts = [list(map(int, row)) for row in matrix]
+    share = [[c / max(1, sum(row)) for c in row] for row in counts]
+    text = [[f"{c}<br>({s:.0%})" for c, s in zip(row, srow)] for row, srow in zip(counts, share)]
+    fig = go.Figure(go.Heatmap(z=share, x=list(classes), y=list(classes), text=text, texttemplate="%{text}",
+                               colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share of row"),
+                               customdata=counts,
+                               hovertemplate="true %{y}, predicted %{x}: %{customdata} images<extra></extra>"))
+    fig.update_yaxes(title_text="true class", autorange="reversed", type="category")
+    fig.update_xaxes(title_text="predicted class", side="top", type="category")
+    fig.update_layout(title=title or None, height=max(320, 90 * len(classes) + 140),
+                      margin=dict(t=90 if title else 60, b=30, l=80, r=20))
+    return fig
+
+
+BOOK_COLOR, LAB_VAL_COLOR, LAB_TEST_COLOR = "#9aa5b1", "#ff7f0e", "#2ca02c"
+
+
+def ladder_figure(steps: list[dict], book_label: str = "book", test_acc: dict | None = None) -> go.Figure:
+    """Grouped bars per lecture step: the book's published accuracy, this lab's validation and test accuracy.
+
+    `steps` come from `core.ladder.ladder`; each lab bar is labelled with the weights its run used,
+    and bars of runs without ImageNet weights where the book used them are hatched.
+    """
+    test_acc = test_acc or {}
+    names = [s["short"] for s in steps]
+    fig = go.Figure(go.Bar(x=names, y=[s["book"] for s in steps], name=book_label, marker_color=BOOK_COLOR,
+                           text=[f"{s['book']:.2f}" for s in steps], textposition="outside",
+                           hovertemplate="%{x}<br>" + book_label + ": %{y:.2f}<extra></extra>"))
+    series = [("this lab: validation (best epoch)", LAB_VAL_COLOR, [s.get("val_acc") for s in steps])]
+    if any(test_acc.get(s.get("run_id")) is not None for s in steps):
+        series.append(("this lab: test", LAB_TEST_COLOR, [test_acc.get(s.get("run_id")) for s in steps]))
+    for label, color, values in series:
+        text = [f"{v:.2f} · {s['weights_short']}" if v is not None else "" for v, s in zip(values, steps)]
+        fig.add_trace(go.Bar(
+            x=names, y=values, name=label, marker_color=color, text=text, textposition="inside",
+            textangle=-90, insidetextanchor="start", textfont=dict(color="black"),
+            marker_pattern=dict(shape=["/" if s.get("imagenet") is False else "" for s in steps],
+                                fillmode="overlay", fgcolor="white", fgopacity=0.7),
+            customdata=[[s.get("name") or "–", s.get("weights") or "–"] for s in steps],
+            hovertemplate="%{x}<br>" + label + ": %{y:.3f}<br>run %{customdata[0]}<br>weights: %{customdata[1]}"
+                          "<extra></extra>"))
+    if any(s.get("imagenet") is False for s in steps):
+        fig.add_trace(go.Bar(x=[None], y=[None], name="hatched: weights not ImageNet (not comparable)",
+                             marker=dict(color="white", line=dict(color="#555", width=1),
+                                         pattern=dict(shape="/", fgcolor="#555"))))
+    fig.update_layout(barmode="group", height=440, yaxis=dict(title="accuracy", range=[0, 1.15]),
+                      margin=dict(t=40, b=40, l=60, r=20), legend=dict(orientation="h", y=-0.15),
+                      uniformtext=dict(minsize=10, mode="show"))
     return fig

@@ -13,6 +13,17 @@ st.title("🎛️ Augmentation")
 st.caption("Data augmentation generates more training data from the images you have, by random transformations "
            "that yield believable pictures. The model never sees the same picture twice, which fights overfitting. "
            "Only the training images are augmented: validation must measure the real task.")
+with st.expander("Why augment only the training data?"):
+    st.markdown(
+        "- Augmentation is a **regulariser**: it shows the network new variants of the training images so it "
+        "cannot memorise them, and must learn what stays the same (a cat turned, shifted or flipped is still a cat).\n"
+        "- The **validation and test images measure the real task**: how well the model does on unmodified photos "
+        "like the ones it will meet. Transforming them would change the question, make the measurement noisy "
+        "from epoch to epoch, and hide overfitting.\n"
+        "- In the lecture, only `train_datagen` has the random transformations; `test_datagen` only rescales "
+        "(`ImageDataGenerator(rescale=1./255)`). The lab does the same: validation images are never transformed.\n"
+        "- The transformed copies are still **strongly correlated** with the originals: augmentation cannot invent "
+        "new information, so it reduces overfitting but does not remove it; dropout helps further.")
 
 PARAMS = param_table()
 

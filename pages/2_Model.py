@@ -8,7 +8,7 @@ from core import environment, settings
 from core.charts import layer_params_figure
 from core.config import BACKBONES
 from core.layers import blocks, freeze_table
-from pages.ui import setup
+from pages.ui import chart, setup
 
 setup("Model", "🧱")
 st.title("🧱 Model: pretrained base and freeze point")
@@ -78,7 +78,7 @@ m1.metric("Total parameters", f"{table['total_params']:,}")
 m2.metric("Trainable", f"{table['trainable_params']:,}")
 m3.metric("Frozen", f"{table['non_trainable_params']:,}")
 
-st.plotly_chart(layer_params_figure(table), key="model_chart")
+chart(layer_params_figure(table), key="model_chart", filename=f"{backbone}-layers")
 frame = pd.DataFrame([{**r, "output_shape": "×".join(map(str, r["output_shape"]))} for r in table["layers"]])
 st.dataframe(frame, hide_index=True, height=320, column_config={
     "params": st.column_config.NumberColumn("parameters", format="localized"),

@@ -5,7 +5,7 @@ from core import charts, environment, monitor, runner, settings
 from core.augment import PRESET_TITLES, PRESETS
 from core.config import BACKBONES, PRECISIONS, RECIPES, RunSpec
 from core.data import DataError
-from pages.ui import all_runs, fmt_acc, fmt_duration, pick_run, setup
+from pages.ui import all_runs, chart, fmt_acc, fmt_duration, pick_run, setup
 
 setup("Train", "📈")
 st.title("📈 Train")
@@ -13,6 +13,16 @@ st.title("📈 Train")
 recipe = st.selectbox("Recipe", list(RECIPES), key="train_recipe", format_func=lambda r: RECIPES[r].title)
 info = RECIPES[recipe]
 st.markdown(info.description)
+if recipe == "scratch_bn":
+    with st.expander("Why BatchNorm before ReLU, and why no bias in the convolution?"):
+        st.markdown(
+            "**BatchNormalization** rescales each channel of a batch to zero mean and unit variance, then applies "
+            "a learned scale and shift. Placed **between the convolution and the ReLU**, it centres the values the "
+            "ReLU sees, so about half of each channel stays active instead of dying or saturating, and gradients "
+            "keep a healthy size through all the layers: training is faster and less sensitive to the learning "
+            "rate. The convolution drops its **bias** (`use_bias=False`) because BatchNorm's shift does the same "
+            "job: a bias would be subtracted away with the mean. (After the ReLU the normalised values would be cut "
+            "at 0 again; the book's second edition puts BatchNorm before the activation, as here.)")
 defaults = RunSpec.from_recipe(recipe)
 model = settings.load()["model"]
 lab_aug = settings.training_augment()
@@ -138,7 +148,16 @@ def live(run_id: str) -> None:
         runner.resume(run_id)
         st.rerun()
     if rows:
-        st.plotly_chart(charts.curves_figure(rows), key=f"curves_{run_id}")
+        chart(charts.curves_figure(rows), key=f"curves_{run_id}", filename=f"{run_id}-curves")
+        with st.expander("Why can the validation loss worsen while the accuracy improves?"):
+            st.markdown(
+                "Accuracy only asks whether each prediction falls on the right side of 0.5; the loss "
+                "(binary cross-entropy) also measures **how confident** each prediction is. As a network starts "
+                "to overfit it becomes more and more sure of itself: a few validation images it gets wrong with "
+                "a probability near 0 or 1 cost a lot of loss (−log of a tiny number), even while a few more "
+                "borderline images cross to the right side and the accuracy still rises. So the validation loss "
+                "is the earlier warning of overfitting; it is also why the lecture saves the model of the best "
+                "epoch, not the last one.")
     with st.expander("Log", expanded=r["status"] != "finished"):
         st.code("\n".join(line["message"] for line in snap["log"][-30:]) or "(empty)", language=None)
     if r["status"] not in ("running", "queued") and run["status"] in ("running", "queued"):
@@ -154,5 +173,5 @@ if sweep:
         from core import store
         series = {store.get_run(i)["name"]: store.epochs(i) for i in ids}
         st.subheader("Sweep: validation accuracy by freeze point")
-        st.plotly_chart(charts.overlay_figure(series), key="sweep_chart")
+        chart(charts.overlay_figure(series), key="sweep_chart", filename="freeze-point-sweep")
     sweep_view([r["id"] for r in sweep])

@@ -3,11 +3,11 @@ and managing one run (rename, tag, delete, download its metrics and model).
 
 Layout and widgets only: the tables, CSV and figures come from `core.compare` and `core.charts`.
 """
-from pages.ui import all_runs, pick_run, setup, store
+from pages.ui import all_runs, chart, pick_run, setup, store
 
 import streamlit as st
 
-from core import charts, compare
+from core import charts, compare, report
 
 setup("Compare runs", "📊")
 
@@ -68,7 +68,8 @@ else:
     metric = right.radio("Metric", compare.METRICS, horizontal=True,
                          format_func=lambda m: m.replace("_", " "))
     if chosen:
-        st.plotly_chart(charts.overlay_figure(compare.overlay_series(runs, chosen, epochs_by_run), metric))
+        chart(charts.overlay_figure(compare.overlay_series(runs, chosen, epochs_by_run), metric), key="compare_overlay",
+              filename=f"overlay-{metric}")
     else:
         st.caption("Choose one or more runs to draw their curves.")
 
@@ -79,7 +80,7 @@ if len(hyper) >= 2:
     st.caption("One line per run with at least one epoch, coloured by its best validation accuracy. "
                "Drag along an axis to filter. Freeze depth is the block of the first trainable layer "
                "(fine-tuning only; 0 otherwise).")
-    st.plotly_chart(compare.parallel_figure(hyper))
+    chart(compare.parallel_figure(hyper), key="compare_parallel", filename="hyperparameters")
 
 # -- manage -------------------------------------------------------------------------------------------
 st.subheader("Manage a run")
@@ -110,6 +111,12 @@ col_csv, col_model = st.columns(2)
 with col_csv:
     st.download_button("Download metrics (CSV)", compare.metrics_csv(rid), file_name=f"{rid}-metrics.csv",
                        mime="text/csv", key=f"compare_csv_{rid}", on_click="ignore")
+    st.download_button("Download the run's report (HTML, opens offline)", lambda: report.html_report(rid),
+                       file_name=f"{rid}-report.html", mime="text/html", key=f"compare_report_{rid}",
+                       on_click="ignore", help="One page: specification, final and best metrics, learning curves.")
+    st.download_button("Download the run's report (Markdown)", lambda: report.markdown_report(rid),
+                       file_name=f"{rid}-report.md", mime="text/markdown", key=f"compare_report_md_{rid}",
+                       on_click="ignore")
 with col_model:
     model = compare.model_file(rid)
     if model is not None:

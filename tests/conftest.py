@@ -63,3 +63,42 @@ def cli(*args, home, check=True, timeout=600):
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+# -- a lab home with finished tiny runs (Inspect, Ladder, report tests) -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def trained_lab(tmp_path_factory):
+    """A lab home holding two finished tiny runs, trained once per session in this process:
+    "scratch" (seed 0) and "scratch_aug" (seed 1), 48 px, 2 epochs, on a tiny_data-like folder, which is
+    also the dataset in use."""
+    import keras
+
+    from core import settings, store
+    from core.config import RunSpec
+    from core.train import run_worker
+    root = tmp_path_factory.mktemp("trained")
+    data = make_folder(root / "tiny", {"train": 12, "validation": 6, "test": 4})
+    home = root / "home"
+    ids = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TUNELAB_HOME", str(home))
+        for recipe, seed in (("scratch", 0), ("scratch_aug", 1)):
+            spec = RunSpec.from_recipe(recipe, data=str(data), image_size=48, epochs=2, batch_size=8, seed=seed,
+                                       name=f"tiny {recipe}")
+            run_id = store.create_run(spec.to_dict(), spec.display_name(), recipe, None, spec.total_epochs)
+            assert run_worker(run_id) == "finished", store.get_run(run_id)["error"]
+            ids.append(run_id)
+        settings.update(data=str(data))  # pages use the tiny folder, not the generated demo data
+    keras.mixed_precision.set_global_policy("float32")  # the worker set the run's policy for this process
+    return {"home": home, "data": data, "runs": ids}
+
+
+@pytest.fixture
+def lab_home(trained_lab, tmp_path, monkeypatch):
+    """A private copy of `trained_lab`'s home as this test's TUNELAB_HOME (tests may change it)."""
+    import shutil
+    path = tmp_path / "home"
+    shutil.copytree(trained_lab["home"], path)
+    monkeypatch.setenv("TUNELAB_HOME", str(path))
+    return path

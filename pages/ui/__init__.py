@@ -1,4 +1,4 @@
-"""Streamlit helpers shared by the pages (page set-up, run pickers, small formatting helpers).
+"""Streamlit helpers shared by the pages (page set-up, presentation mode, charts, run pickers, formatting).
 
 Lives inside `pages/` as a package, so Streamlit does not list it as a page; holds no model logic.
 """
@@ -11,9 +11,56 @@ import streamlit as st
 from core import store
 
 
+PRESENTATION = "presentation"          # session_state key shared by every page: presentation mode on/off
+PRESENTATION_PARAM = "present"         # ...and the query parameter that keeps it across reloads
+PRESENTATION_CSS = """<style>
+html { font-size: 20px; }
+[data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
+[data-testid="stMetricValue"] { font-size: 2.6rem; }
+h1 { font-size: 3rem !important; }
+</style>"""
+
+
 def setup(title: str, icon: str = "🧪") -> None:
-    """Page config, shared by every page; call first."""
+    """Page config and the sidebar's presentation toggle, shared by every page; call once per page run."""
     st.set_page_config(page_title=f"{title} · Fine-Tuning Lab", page_icon=icon, layout="wide")
+    if PRESENTATION not in st.session_state:
+        st.session_state[PRESENTATION] = st.query_params.get(PRESENTATION_PARAM) == "1"
+    st.session_state["presentation_toggle"] = st.session_state[PRESENTATION]
+    st.sidebar.toggle("Presentation mode", key="presentation_toggle", on_change=_presentation_changed,
+                      help="Larger fonts and taller charts for a projector; kept across pages and reloads.")
+    if presentation():
+        if st.query_params.get(PRESENTATION_PARAM) != "1":
+            st.query_params[PRESENTATION_PARAM] = "1"
+        st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
+    elif PRESENTATION_PARAM in st.query_params:
+        del st.query_params[PRESENTATION_PARAM]
+
+
+def _presentation_changed() -> None:
+    st.session_state[PRESENTATION] = bool(st.session_state["presentation_toggle"])
+
+
+def presentation() -> bool:
+    """True while presentation mode is on (for every page of this session)."""
+    return bool(st.session_state.get(PRESENTATION, False))
+
+
+def plotly_config(filename: str = "chart") -> dict:
+    """The plotly modebar settings of every chart: "Download plot as a PNG" at twice the size, no logo."""
+    return {"displaylogo": False, "displayModeBar": True,
+            "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+
+
+def chart(fig, key: str | None = None, filename: str = "chart") -> None:
+    """st.plotly_chart with the lab's modebar config; taller, with larger text, in presentation mode."""
+    if presentation():  # Streamlit's chart theme sets the fonts: enlarge each kind of text explicitly
+        fig.update_layout(height=int((fig.layout.height or 450) * 1.4), font_size=18, legend_font_size=18,
+                          title_font_size=22, hoverlabel_font_size=18)
+        fig.update_xaxes(tickfont_size=16, title_font_size=18)
+        fig.update_yaxes(tickfont_size=16, title_font_size=18)
+        fig.update_annotations(font_size=18)
+    st.plotly_chart(fig, key=key, config=plotly_config(filename))
 
 
 def fmt_acc(value) -> str:
@@ -60,4 +107,5 @@ def all_runs() -> list[dict]:
     return runner.runs()
 
 
-__all__ = ["setup", "fmt_acc", "fmt_duration", "fmt_time", "run_label", "pick_run", "all_runs", "store"]
+__all__ = ["setup", "presentation", "plotly_config", "chart", "fmt_acc", "fmt_duration", "fmt_time", "run_label",
+           "pick_run", "all_runs", "store"]
