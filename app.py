@@ -52,7 +52,7 @@ def home() -> None:
         if report["skipped"]:
             with st.expander(f"{len(report['skipped'])} files skipped"):
                 st.dataframe(report["skipped"], hide_index=True)
-    except DataError as exc:
+    except (DataError, RuntimeError) as exc:
         st.error(str(exc))
 
     with st.expander("Change the dataset"):
@@ -68,12 +68,14 @@ def home() -> None:
             st.caption("One subfolder per class (cats/, dogs/, …), either directly or inside train/, validation/ and "
                        "optionally test/. Unsplit folders get a seeded 70/20/10 split.")
             path = st.text_input("Folder path", key="data_path", placeholder="/home/me/data/cats_vs_dogs_small")
+            st.caption("Folders the lab may read: " + ", ".join(f"`{r}`" for r in datasets.allowed_roots())
+                       + " (set TUNELAB_DATA_ROOTS before starting the lab to allow others).")
             if st.button("Use this folder", key="use_folder", disabled=not path):
                 try:
                     ds = datasets.use_folder(path)
                     st.success(f"Using {path}: classes {', '.join(ds.classes)}.")
                     st.rerun()
-                except DataError as exc:
+                except (DataError, RuntimeError) as exc:
                     st.error(str(exc))
         else:
             upload = st.file_uploader("Zip of class folders", type=["zip"], key="data_zip")
@@ -82,7 +84,7 @@ def home() -> None:
                     folder = datasets.extract_upload(upload.name, upload.getvalue())
                     datasets.use_folder(str(folder))
                     st.rerun()
-                except DataError as exc:
+                except (DataError, RuntimeError) as exc:
                     st.error(str(exc))
         if st.button("Download the standard cats-vs-dogs subset (online only, ~68 MB)", key="use_download"):
             try:
@@ -90,7 +92,7 @@ def home() -> None:
                     folder = prefetch.prefetch_dataset()
                 datasets.use_folder(str(folder))
                 st.rerun()
-            except (prefetch.OfflineError, DataError, ValueError) as exc:
+            except (prefetch.OfflineError, DataError, RuntimeError, ValueError) as exc:
                 st.error(str(exc))
         st.caption("The standard subset has 2000 training and 1000 validation images; `python -m core prefetch` "
                    "does the same from a terminal.")

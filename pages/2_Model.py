@@ -4,9 +4,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import environment, settings
+from core import datasets, environment, settings
 from core.charts import layer_params_figure
 from core.config import BACKBONES
+from core.data import DataError
 from core.layers import blocks, freeze_table
 from pages.ui import chart, setup
 
@@ -47,9 +48,16 @@ if weights_kind == "imagenet":
 elif weights_kind == "file":
     path = st.text_input("Weights file (.h5 / .weights.h5, no top)", key="model_weights_path",
                          value=saved_weights if saved_weights not in ("imagenet", "none") else "")
-    if path and not Path(path).expanduser().is_file():
-        st.error(f"{path} does not exist: give the path of a {BACKBONES[backbone].title} no-top weights file.")
-    weights = path or "imagenet"
+    weights = "imagenet"
+    if path:
+        try:
+            datasets.check_allowed(path)
+            if not Path(path).expanduser().is_file():
+                raise DataError(f"{path} does not exist: give the path of a {BACKBONES[backbone].title} no-top "
+                                f"weights file.")
+            weights = path
+        except DataError as exc:
+            st.error(str(exc))
 
 rows = base_layers(backbone, int(image_size))
 block_list = blocks(rows)

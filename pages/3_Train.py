@@ -1,7 +1,7 @@
 """Train: start a recipe of the lecture, watch its curves live, stop or resume it; sweep freeze points."""
 import streamlit as st
 
-from core import charts, environment, monitor, runner, settings
+from core import charts, datasets, environment, monitor, runner, settings
 from core.augment import PRESET_TITLES, PRESETS
 from core.config import BACKBONES, PRECISIONS, RECIPES, RunSpec
 from core.data import DataError
@@ -79,10 +79,13 @@ if started:
             overrides["freeze_from"] = model.get("freeze_from")
     data = settings.load()["data"]
     try:
+        for path in (data, overrides.get("weights")):  # settings saved earlier may point anywhere
+            if path and path not in ("imagenet", "none"):
+                datasets.check_allowed(path)
         spec = RunSpec.from_recipe(recipe, data=data, **overrides)
         st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec)
         st.toast(f"Started {spec.display_name()}")
-    except (ValueError, DataError) as exc:
+    except (ValueError, DataError, RuntimeError) as exc:
         st.error(str(exc))
 
 if recipe == "fine_tune":

@@ -136,3 +136,32 @@ def test_starting_a_run_switches_the_live_view_to_it(small_home, monkeypatch):
     at.button[0].click().run()
     new = next(r["id"] for r in store.list_runs() if r["id"] != old)
     assert at.selectbox(key="train_watch").value == new
+
+
+def test_paths_outside_the_allowed_folders_are_refused_by_the_pages(small_home, tmp_path, monkeypatch):
+    outside = tmp_path.parent / "elsewhere"
+    outside.mkdir(exist_ok=True)
+    weights = outside / "vgg.weights.h5"
+    weights.write_bytes(b"x")
+    at = run_page("pages/2_Model.py", timeout=120)
+    at.radio(key="model_weights").set_value("file").run()
+    at.text_input(key="model_weights_path").input(str(weights)).run()
+    assert any("outside the folders the lab may read" in e.value for e in at.error)
+    # A dataset saved in the settings before the folder was disallowed: the Train page refuses to start.
+    settings.update(data=str(make_folder(outside / "data", {"train": 3, "validation": 2})))
+    monkeypatch.setattr("core.runner.kick", lambda: None)
+    at = run_page("pages/3_Train.py")
+    at.number_input(key="train_size").set_value(48)
+    at.button[0].click().run()
+    assert any("TUNELAB_DATA_ROOTS" in e.value for e in at.error) and store.list_runs() == []
+
+
+@pytest.mark.parametrize("page", ["app.py", "pages/3_Train.py", "pages/4_Compare.py"])
+def test_an_unusable_home_folder_is_one_clear_error(tmp_path, monkeypatch, page):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TUNELAB_HOME", str(blocker / "home"))
+    at = AppTest.from_file(str(ROOT / page), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert any(str(blocker) in e.value for e in at.error)

@@ -35,6 +35,11 @@ def setup(title: str, icon: str = "🧪") -> None:
         st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
     elif PRESENTATION_PARAM in st.query_params:
         del st.query_params[PRESENTATION_PARAM]
+    try:
+        store.list_runs()  # an unwritable home or a broken store: say so once, plainly, and stop
+    except RuntimeError as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def _presentation_changed() -> None:
