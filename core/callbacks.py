@@ -7,14 +7,13 @@ the same for predict loops.
 """
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from pathlib import Path
 
 import keras
 
 from core import store
+from core.atomic import replacing
 
 
 class StopRequested(Exception):
@@ -27,13 +26,10 @@ class CheckpointError(RuntimeError):
 
 def save_atomic(model: keras.Model, path: Path) -> None:
     """Write `model` to `path` through a temporary file, so `path` is always complete or absent."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
     try:
-        model.save(tmp)
-        os.replace(tmp, path)
+        with replacing(path, suffix=".keras") as tmp:
+            model.save(tmp)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise CheckpointError(f"Could not write {path} ({exc.strerror or exc}): free some space or make "
                               f"{path.parent} writable, then resume the run (its finished epochs are kept).") from exc
 

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from core import store
+from core.atomic import replacing
 from core.augment import AugmentConfig, augment_batch, image_seed
 from core.data import load_image
 
@@ -36,12 +37,11 @@ def content_key(paths: list[str], *extra) -> str:
 
 def _atomic_npy(path: Path, shape, dtype, fill: Callable[[np.ndarray], None]) -> np.ndarray:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-    fill(arr)
-    arr.flush()
-    del arr
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        fill(arr)
+        arr.flush()
+        del arr
     return np.load(path, mmap_mode="r")
 
 

@@ -6,12 +6,11 @@ cannot be written (read-only, disk full) makes `update` raise RuntimeError namin
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import threading
 
 from core import store
+from core.atomic import replacing
 from core.augment import AugmentConfig
 
 _LOCK = threading.Lock()
@@ -40,13 +39,10 @@ def update(**changes) -> dict:
     with _LOCK:
         data = {**load(), **changes}
         path = _path()
-        tmp = path.with_name(f".settings.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            tmp.write_text(json.dumps(data, indent=2))
-            os.replace(tmp, path)
+            with replacing(path) as tmp:
+                tmp.write_text(json.dumps(data, indent=2))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise RuntimeError(f"Cannot save the lab's settings in {path.parent} ({exc.strerror or exc}): free some "
                                f"space or make the folder writable (or set TUNELAB_HOME to another folder).") from exc
     return data

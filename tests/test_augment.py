@@ -469,7 +469,6 @@ def test_keras_layers_code_runs(cfg):
 
 
 def test_keras_layers_match_config():
-    import keras
 
     code, notes = to_keras_layers_code(FULL)
     ns: dict = {}
