@@ -275,6 +275,10 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
 
 
 def main(data=None, weights=None, quick=False, as_json=False) -> None:
-    result = run(data, weights, quick, log=(lambda *a: None) if as_json else (lambda m: print(m, flush=True)))
-    if as_json:
-        print(json.dumps(result, indent=2))
+    if not as_json:
+        run(data, weights, quick, log=lambda m: print(m, flush=True))
+        return
+    import contextlib
+    with contextlib.redirect_stdout(sys.stderr):  # Keras prints "Found N images..." to stdout
+        result = run(data, weights, quick, log=lambda *a: None)
+    print(json.dumps(result, indent=2))
