@@ -89,7 +89,7 @@ def _member_target(out: Path, filename: str, member: zipfile.ZipInfo) -> Path | 
     return dest
 
 
-def _unpack(archive: zipfile.ZipFile, out: Path, filename: str) -> None:
+def unpack_zip(archive: zipfile.ZipFile, out: Path, filename: str) -> None:
     """Copy every member below `out`, counting the bytes really written against MAX_UNPACKED_BYTES."""
     members = archive.infolist()
     limit = f"{MAX_UNPACKED_BYTES / 1024 ** 3:g} GiB"
@@ -144,7 +144,7 @@ def extract_upload(filename: str, data: bytes) -> Path:
             out = Path(tmp, "out").resolve()
             try:
                 with zipfile.ZipFile(archive_path) as archive:
-                    _unpack(archive, out, filename)
+                    unpack_zip(archive, out, filename)
             except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error) as exc:
                 raise _refuse(filename, f"is not a readable zip archive ({exc})") from exc
             except (NotImplementedError, RuntimeError) as exc:  # unsupported compression, encrypted members

@@ -25,6 +25,23 @@ def predict_probs(model: keras.Model, images: np.ndarray, batch_size: int = 32) 
     return np.concatenate([1 - out, out], axis=1) if out.shape[1] == 1 else out
 
 
+def score(labels, probs, classes: list[str]) -> dict:
+    """Accuracy, loss, confusion matrix (rows: true class) and per-class accuracy of predictions."""
+    labels, probs = np.asarray(labels, dtype=int), np.asarray(probs, dtype=np.float64)
+    pred = probs.argmax(axis=1)
+    k = max(len(classes), probs.shape[1])
+    matrix = np.zeros((k, k), dtype=int)
+    np.add.at(matrix, (labels, pred), 1)
+    per_class = []
+    for i, name in enumerate(classes):
+        n = int(matrix[i].sum())
+        per_class.append({"class": name, "images": n, "correct": int(matrix[i, i]),
+                          "accuracy": float(matrix[i, i] / n) if n else None})
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)))) if len(labels) else None
+    return {"n": int(len(labels)), "accuracy": float((pred == labels).mean()) if len(labels) else None,
+            "loss": loss, "confusion_matrix": matrix.tolist(), "per_class": per_class}
+
+
 def evaluate(run_id: str, data_dir: str, split: str | None = None, which: str = "best") -> dict:
     run = store.get_run(run_id)
     classes = run["info"].get("classes") or []
@@ -41,11 +58,5 @@ def evaluate(run_id: str, data_dir: str, split: str | None = None, which: str = 
     size = model.input_shape[1]
     images, _ = decoded_images([p for p, _ in items], size)
     labels = np.array([y for _, y in items])
-    probs = predict_probs(model, images)
-    pred = probs.argmax(axis=1)
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))))
-    matrix = np.zeros((len(classes), len(classes)), dtype=int)
-    np.add.at(matrix, (labels, pred), 1)
-    return {"run_id": run_id, "data": str(ds.root), "split": split, "n": int(len(labels)),
-            "accuracy": float((pred == labels).mean()), "loss": loss, "classes": classes,
-            "confusion_matrix": matrix.tolist()}
+    scores = score(labels, predict_probs(model, images), classes)
+    return {"run_id": run_id, "data": str(ds.root), "split": split, "classes": classes, **scores}

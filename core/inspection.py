@@ -103,23 +103,6 @@ def predict_items(model, paths: list[str]) -> np.ndarray:
     return predict_probs(model, images)
 
 
-def score(labels, probs, classes: list[str]) -> dict:
-    """Accuracy, loss, confusion matrix (rows: true class) and per-class accuracy of predictions."""
-    labels, probs = np.asarray(labels, dtype=int), np.asarray(probs, dtype=np.float64)
-    pred = probs.argmax(axis=1)
-    k = max(len(classes), probs.shape[1])
-    matrix = np.zeros((k, k), dtype=int)
-    np.add.at(matrix, (labels, pred), 1)
-    per_class = []
-    for i, name in enumerate(classes):
-        n = int(matrix[i].sum())
-        per_class.append({"class": name, "images": n, "correct": int(matrix[i, i]),
-                          "accuracy": float(matrix[i, i] / n) if n else None})
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)))) if len(labels) else None
-    return {"n": int(len(labels)), "accuracy": float((pred == labels).mean()) if len(labels) else None,
-            "loss": loss, "confusion_matrix": matrix.tolist(), "per_class": per_class}
-
-
 def split_result(run_id: str, split: str, model=None, items: list[tuple[str, int]] | None = None) -> dict:
     """Everything the Inspect page shows about a run on a split: paths, labels, probabilities and scores.
 
@@ -132,6 +115,7 @@ def split_result(run_id: str, split: str, model=None, items: list[tuple[str, int
     classes = run_classes(run_id)
     paths, labels = [p for p, _ in items], np.array([y for _, y in items], dtype=int)
     probs = predict_items(model, paths)
+    from core.evaluate import score
     if len(classes) != probs.shape[1]:  # a run record without its class names
         classes = [f"class {i}" for i in range(probs.shape[1])]
     return {"run_id": run_id, "split": split, "classes": classes, "paths": paths, "labels": labels,

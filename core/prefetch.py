@@ -26,14 +26,6 @@ def dataset_dir() -> Path:
     return store.home() / "datasets" / "cats_and_dogs_filtered"
 
 
-def _safe_extract(archive: zipfile.ZipFile, target: Path) -> None:
-    for member in archive.infolist():
-        dest = (target / member.filename).resolve()
-        if not str(dest).startswith(str(target.resolve()) + os.sep) and dest != target.resolve():
-            raise ValueError(f"archive member {member.filename!r} would be written outside {target}")
-    archive.extractall(target)
-
-
 def prefetch_dataset(url: str | None = None, timeout: float = 20.0) -> Path:
     """The standard subset (2000 train / 1000 validation images) in the lab's home; downloads it once."""
     url = url or os.environ.get("TUNELAB_DATASET_URL", DATASET_URL)
@@ -50,8 +42,9 @@ def prefetch_dataset(url: str | None = None, timeout: float = 20.0) -> Path:
             reason = getattr(exc, "reason", exc)
             raise OfflineError(f"Could not download {url} ({reason}): this machine seems to be offline. "
                                f"Nothing was changed; use --data with a local folder or the built-in demo.") from exc
+        from core.datasets import unpack_zip  # path, link, size and byte-count checks of uploads
         with zipfile.ZipFile(zip_path) as archive:
-            _safe_extract(archive, Path(tmp) / "x")
+            unpack_zip(archive, Path(tmp, "x").resolve(), url)
         roots = [p for p in (Path(tmp) / "x").rglob("train") if p.is_dir()]
         if not roots:
             raise ValueError(f"The archive from {url} has no train/ folder.")

@@ -103,3 +103,28 @@ def test_mobilenet_feature_extraction_on_the_real_photos(home):
     assert result["best_val_acc"] >= 0.95, result
     scores = json.loads(cli("evaluate", result["run_id"], "--data", SHARED_DATA, "--json", home=home).stdout)
     assert scores["split"] == "test" and scores["accuracy"] >= 0.94
+
+
+def test_prefetch_downloads_and_unpacks_from_a_local_server(home, tmp_path):
+    """The download path end to end against a loopback HTTP server serving a small archive."""
+    import functools
+    import http.server
+    import threading
+    import zipfile
+    data = make_folder(tmp_path / "cats_and_dogs_filtered", {"train": 2, "validation": 1})
+    with zipfile.ZipFile(tmp_path / "site" / "d.zip" if (tmp_path / "site").mkdir() is None else None, "w") as z:
+        for path in data.rglob("*.png"):
+            z.write(path, path.relative_to(tmp_path))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = dict(os.environ, TUNELAB_HOME=str(home),
+                   TUNELAB_DATASET_URL=f"http://127.0.0.1:{server.server_port}/d.zip")
+        proc = subprocess.run([sys.executable, "-m", "core", "prefetch"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    final = home / "datasets" / "cats_and_dogs_filtered"
+    assert len(list((final / "train" / "cats").glob("*.png"))) == 2 and (final / "validation" / "dogs").is_dir()

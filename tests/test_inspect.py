@@ -127,7 +127,8 @@ def test_score_mistakes_and_disagreements_by_hand():
     labels = np.array([0, 0, 1, 1])
     a = {"paths": list("wxyz"), "labels": labels, "classes": classes,
          "probs": np.array([[0.9, 0.1], [0.2, 0.8], [0.05, 0.95], [0.7, 0.3]])}
-    s = inspection.score(labels, a["probs"], classes)
+    from core.evaluate import score
+    s = score(labels, a["probs"], classes)
     assert s["accuracy"] == 0.5 and s["confusion_matrix"] == [[1, 1], [1, 1]]
     assert s["per_class"][0] == {"class": "cats", "images": 2, "correct": 1, "accuracy": 0.5}
     assert s["loss"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.95, 0.3])))
