@@ -112,7 +112,8 @@ def test_prefetch_downloads_and_unpacks_from_a_local_server(home, tmp_path):
     import threading
     import zipfile
     data = make_folder(tmp_path / "cats_and_dogs_filtered", {"train": 2, "validation": 1})
-    with zipfile.ZipFile(tmp_path / "site" / "d.zip" if (tmp_path / "site").mkdir() is None else None, "w") as z:
+    (tmp_path / "site").mkdir()
+    with zipfile.ZipFile(tmp_path / "site" / "d.zip", "w") as z:
         for path in data.rglob("*.png"):
             z.write(path, path.relative_to(tmp_path))
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
