@@ -5,9 +5,10 @@ imports TensorFlow, so it opens fast; the other pages live in pages/.
 """
 import streamlit as st
 
-from core import datasets, environment, prefetch
+from core.data import datasets, prefetch
+from core.models import environment
 from core.config import BACKBONES
-from core.data import DataError, scan
+from core.data.folders import DataError, scan
 from pages.ui import setup
 
 

@@ -1,6 +1,6 @@
 """Atomic file replacement: write beside the target, then rename, so a reader or a crash never sees half a file.
 
-The temporary name is `.<name>.<pid>.tmp<suffix>`; `core.runner.remove_orphans` deletes those left by
+The temporary name is `.<name>.<pid>.tmp<suffix>`; `core.runs.runner.remove_orphans` deletes those left by
 processes that died mid-write.
 """
 from __future__ import annotations

@@ -10,7 +10,7 @@ import json
 import shutil
 import sys
 
-from core import store
+from core.runs import store
 
 
 def _print_json(obj) -> None:
@@ -18,7 +18,7 @@ def _print_json(obj) -> None:
 
 
 def cmd_layers(a):
-    from core.models import layer_table
+    from core.models.networks import layer_table
     from core.config import BACKBONES
     if a.backbone not in BACKBONES:
         raise ValueError(f"Unknown backbone {a.backbone!r}: choose one of {', '.join(BACKBONES)}.")
@@ -34,7 +34,7 @@ def cmd_layers(a):
 
 
 def cmd_scan(a):
-    from core.data import scan
+    from core.data.folders import scan
     report = scan(a.dir).report()
     if a.json:
         return _print_json(report)
@@ -58,7 +58,7 @@ def _spec_from_args(a):
                      precision=a.precision, dropout=a.dropout, augment=a.aug_file)
     spec = RunSpec.from_recipe(a.recipe, **overrides)
     if spec.data is not None:
-        from core.data import scan
+        from core.data.folders import scan
         scan(spec.data, spec.val_fraction, spec.test_fraction, spec.seed)  # refuse unusable folders now
     if spec.uses_backbone and spec.weights not in ("imagenet", "none"):
         from pathlib import Path
@@ -66,13 +66,13 @@ def _spec_from_args(a):
             raise ValueError(f"Weights file {spec.weights} does not exist: give the path of a weights file, "
                              f"or --weights imagenet or none.")
     if spec.recipe == "fine_tune":
-        from core.models import conv_base, freeze_from
+        from core.models.networks import conv_base, freeze_from
         freeze_from(conv_base(spec.backbone, "none", spec.image_size), spec.resolved_freeze_from)
     return spec
 
 
 def _wait_and_report(run_id: str) -> int:
-    from core import runner
+    from core.runs import runner
 
     def on_epoch(row):
         parts = [f"{k}={row[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if row[k] is not None]
@@ -86,7 +86,7 @@ def _wait_and_report(run_id: str) -> int:
 
 
 def cmd_train(a):
-    from core import runner
+    from core.runs import runner
     spec = _spec_from_args(a)
     run_id = runner.submit(spec)
     if a.wait:
@@ -96,7 +96,7 @@ def cmd_train(a):
 
 
 def cmd_runs(a):
-    from core import runner
+    from core.runs import runner
     rows = runner.runs()
     out = [{"id": r["id"], "name": r["name"], "recipe": r["recipe"], "backbone": r["backbone"],
             "status": r["status"], "pid": r["pid"], "epochs_done": r["epochs_done"],
@@ -112,13 +112,13 @@ def cmd_runs(a):
 
 
 def cmd_stop(a):
-    from core import runner
+    from core.runs import runner
     run = store.find_run(a.run)
     print(f"{run['id']}: {runner.stop(run['id'])}")
 
 
 def cmd_resume(a):
-    from core import runner
+    from core.runs import runner
     run = store.find_run(a.run)
     runner.resume(run["id"])
     if a.wait:
@@ -136,7 +136,7 @@ def cmd_export(a):
 
 
 def cmd_evaluate(a):
-    from core.evaluate import evaluate
+    from core.analysis.evaluate import evaluate
     run = store.find_run(a.run)
     result = evaluate(run["id"], a.data, a.split, a.which)
     if a.json:
@@ -148,7 +148,7 @@ def cmd_evaluate(a):
 
 
 def cmd_prefetch(a):
-    from core import prefetch
+    from core.data import prefetch
     if a.weights:
         for backbone in a.weights:
             print(f"{backbone}: {prefetch.prefetch_weights(backbone, a.image_size)}")
@@ -158,13 +158,13 @@ def cmd_prefetch(a):
 
 
 def cmd_bench(a):
-    from core import bench
+    from core.tools import bench
     bench.main(a.data, a.weights, a.quick, a.json)
 
 
 def cmd_worker(a):
-    from core.runner import kick
-    from core.train import run_worker
+    from core.runs.runner import kick
+    from core.runs.worker import run_worker
     status = run_worker(a.run)
     kick()
     return 0 if status in ("finished", "stopped") else 1
@@ -260,7 +260,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one sentence, no traceback, for every expected kind of bad input
-        from core.data import DataError
+        from core.data.folders import DataError
         expected = (ValueError, FileNotFoundError, DataError, RuntimeError, PermissionError)
         if not isinstance(exc, expected):
             raise

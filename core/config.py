@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.augment import PRESETS, AugmentConfig, get_preset
+from core.data.augment import PRESETS, AugmentConfig, get_preset
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import threading
 
-from core import store
+from core.runs import store
 from core.atomic import replacing
-from core.augment import AugmentConfig
+from core.data.augment import AugmentConfig
 
 _LOCK = threading.Lock()
 DEFAULTS = {"data": None, "augment": None, "presets": {}, "model": {}}

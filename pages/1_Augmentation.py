@@ -1,11 +1,12 @@
 """Augmentation lab: tune ImageDataGenerator's parameters and see what training will feed."""
 import streamlit as st
 
-from core import datasets, settings
-from core.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
-from core.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
-from core.data import DataError, load_image
-from core.preview import augmented_copies, describe
+from core import settings
+from core.data import datasets
+from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
+from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
+from core.data.folders import DataError, load_image
+from core.data.preview import augmented_copies, describe
 from pages.ui import setup
 
 setup("Augmentation", "🎛️")
@@ -119,7 +120,7 @@ with right:
             for col, (pixels, caption) in zip(cols, cells[start:start + per_row]):
                 col.image(pixels, caption=caption, width="stretch")
         st.caption(f"150×150 px, as the networks see them. Copy k is what training with seed {seed} feeds at "
-                   f"epoch k for the image at position 0: same function (`core.augment.augment_image`), same seeds. "
+                   f"epoch k for the image at position 0: same function (`core.data.augment.augment_image`), same seeds. "
                    f"Rescale ×{cfg.rescale:.6g} is applied after this, inside the model.")
 
 st.divider()

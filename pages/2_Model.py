@@ -4,11 +4,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import datasets, environment, settings
-from core.charts import layer_params_figure
+from core import settings
+from core.data import datasets
+from core.models import environment
+from core.analysis.charts import layer_params_figure
 from core.config import BACKBONES
-from core.data import DataError
-from core.layers import blocks, freeze_table
+from core.data.folders import DataError
+from core.models.layer_table import blocks, freeze_table
 from pages.ui import chart, setup
 
 setup("Model", "🧱")
@@ -17,7 +19,7 @@ st.title("🧱 Model: pretrained base and freeze point")
 
 @st.cache_data(show_spinner="Building the convolutional base…")
 def base_layers(backbone: str, image_size: int) -> list[dict]:
-    from core.models import base_layers as build  # TensorFlow is imported here, on first use only
+    from core.models.networks import base_layers as build  # TensorFlow is imported here, on first use only
     return build(backbone, image_size)
 
 

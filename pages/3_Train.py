@@ -1,10 +1,14 @@
 """Train: start a recipe of the lecture, watch its curves live, stop or resume it; sweep freeze points."""
 import streamlit as st
 
-from core import charts, datasets, environment, monitor, runner, settings
-from core.augment import PRESET_TITLES, PRESETS
+from core import settings
+from core.analysis import charts
+from core.data import datasets
+from core.models import environment
+from core.runs import monitor, runner
+from core.data.augment import PRESET_TITLES, PRESETS
 from core.config import BACKBONES, PRECISIONS, RECIPES, RunSpec
-from core.data import DataError
+from core.data.folders import DataError
 from pages.ui import all_runs, chart, fmt_acc, fmt_duration, pick_run, setup
 
 setup("Train", "📈")
@@ -94,7 +98,7 @@ if recipe == "fine_tune":
 
         @st.cache_data(show_spinner="Reading the base's layers…")
         def layer_names(backbone: str, image_size: int) -> list[str]:
-            from core.models import base_layers
+            from core.models.networks import base_layers
             return [r["name"] for r in base_layers(backbone, image_size)]
 
         names = layer_names(backbone, int(size))
@@ -173,7 +177,7 @@ sweep = [r for r in runs if r["id"] in st.session_state.get("sweep_runs", [])]
 if sweep:
     @st.fragment(run_every=3.0)
     def sweep_view(ids: list[str]) -> None:
-        from core import store
+        from core.runs import store
         series = {store.get_run(i)["name"]: store.epochs(i) for i in ids}
         st.subheader("Sweep: validation accuracy by freeze point")
         chart(charts.overlay_figure(series), key="sweep_chart", filename="freeze-point-sweep")

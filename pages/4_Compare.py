@@ -1,13 +1,13 @@
 """Compare runs: a sortable table of every run, overlaid curves, hyperparameters in parallel coordinates,
 and managing one run (rename, tag, delete, download its metrics and model).
 
-Layout and widgets only: the tables, CSV and figures come from `core.compare` and `core.charts`.
+Layout and widgets only: the tables, CSV and figures come from `core.analysis.compare` and `core.analysis.charts`.
 """
 from pages.ui import all_runs, chart, pick_run, setup, store
 
 import streamlit as st
 
-from core import charts, compare, report
+from core.analysis import charts, compare, report
 
 setup("Compare runs", "📊")
 

@@ -1,15 +1,16 @@
 """Inspect a trained run: its scores and mistakes on a split, the feature maps of any conv layer and a
 Grad-CAM heatmap for one image, and where two runs disagree on the same images.
 
-Layout and widgets only: the computations live in `core.inspection`, `core.gradcam` and `core.charts`;
+Layout and widgets only: the computations live in `core.analysis.inspection`, `core.analysis.gradcam` and `core.analysis.charts`;
 results are cached per run and split (st.cache_data), the loaded model with st.cache_resource.
 """
 import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core import charts, gradcam, inspection, report, store
-from core.data import DataError, load_image
+from core.analysis import charts, gradcam, inspection, report
+from core.runs import store
+from core.data.folders import DataError, load_image
 from pages.ui import all_runs, chart, fmt_acc, pick_run, setup
 
 setup("Inspect", "🔍")

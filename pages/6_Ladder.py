@@ -2,13 +2,16 @@
 beside the book's published accuracies, with the weights each run used stated plainly.
 
 Layout and widgets only: which run fills which step, the book's figures and the warnings come from
-`core.ladder`; the chart from `core.charts`; test accuracies from `core.inspection` (cached).
+`core.analysis.ladder`; the chart from `core.analysis.charts`; test accuracies from `core.analysis.inspection` (cached).
 """
 import streamlit as st
 
-from core import charts, environment, inspection, ladder, settings, store
+from core import settings
+from core.analysis import charts, inspection, ladder
+from core.models import environment
+from core.runs import store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE
-from core.data import DataError
+from core.data.folders import DataError
 from pages.ui import all_runs, chart, fmt_acc, setup
 
 setup("Ladder", "🪜")

@@ -74,9 +74,10 @@ def trained_lab(tmp_path_factory):
     also the dataset in use."""
     import keras
 
-    from core import settings, store
+    from core import settings
+    from core.runs import store
     from core.config import RunSpec
-    from core.train import run_worker
+    from core.runs.worker import run_worker
     root = tmp_path_factory.mktemp("trained")
     data = make_folder(root / "tiny", {"train": 12, "validation": 6, "test": 4})
     home = root / "home"

@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import pytest
 
-from core.augment import (
+from core.data.augment import (
     PRESET_TITLES,
     PRESETS,
     AugmentConfig,
@@ -26,7 +26,7 @@ from core.augment import (
     image_seed,
     param_table,
 )
-from core.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
+from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Please import `affine_transform`:DeprecationWarning")

@@ -61,7 +61,7 @@ def stop_workers(home: Path) -> None:
     old = os.environ.get("TUNELAB_HOME")
     os.environ["TUNELAB_HOME"] = str(home)
     try:
-        from core import runner, store
+        from core.runs import runner, store
         if not (home / "runs.sqlite").exists():
             return
         for run in store.list_runs():
@@ -331,7 +331,7 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
     # The run store agrees with what the form asked for.
     os.environ["TUNELAB_HOME"], old = str(app_home), os.environ.get("TUNELAB_HOME")
     try:
-        from core import store
+        from core.runs import store
         run = store.get_run(run_id)
     finally:
         if old is None:

@@ -25,9 +25,9 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def app_home(trained_lab, tmp_path_factory):
     """A copy of the trained lab home, plus a finished feature-extraction run on a random-weights VGG16."""
-    from core import store
+    from core.runs import store
     from core.config import RunSpec
-    from core.train import run_worker
+    from core.runs.worker import run_worker
     home = tmp_path_factory.mktemp("browser_inspect") / "home"
     shutil.copytree(trained_lab["home"], home)
     with pytest.MonkeyPatch.context() as mp:

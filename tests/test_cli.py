@@ -79,7 +79,7 @@ def test_train_prints_the_run_id_last_and_stop_works(home, tiny_data):
                "--batch-size", 2, home=home)
     run_id = proc.stdout.strip().splitlines()[-1]
     assert cli("stop", run_id, home=home).stdout.strip().endswith(("stopping", "stopped"))
-    from core import runner
+    from core.runs import runner
     os.environ["TUNELAB_HOME"] = str(home)
     assert runner.wait(run_id, poll=0.3)["status"] == "stopped"
 

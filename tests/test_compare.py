@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import compare, store
+from core.analysis import compare
+from core.runs import store
 from core.config import RunSpec
 
 ROOT = Path(__file__).resolve().parent.parent

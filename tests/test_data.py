@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from core.data import DataError, load_image, scan, stratified_split
+from core.data.folders import DataError, load_image, scan, stratified_split
 from tests.conftest import make_folder
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import demo
-from core.demo import DEMO_COUNTS, draw_example, make_demo_dataset
+from core.data import demo
+from core.data.demo import DEMO_COUNTS, draw_example, make_demo_dataset
 
 SMALL = {"train": 4, "validation": 3, "test": 2}
 

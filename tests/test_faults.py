@@ -19,10 +19,11 @@ from pathlib import Path
 import keras
 import pytest
 
-from core import runner, settings, store
-from core.callbacks import latest_checkpoint
+from core import settings
+from core.runs import runner, store
+from core.runs.callbacks import latest_checkpoint
 from core.config import RunSpec
-from core.train import run_worker
+from core.runs.worker import run_worker
 from tests.conftest import ROOT, cli, make_folder
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")

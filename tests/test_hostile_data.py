@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import datasets, settings, store
+from core import settings
+from core.data import datasets
+from core.runs import store
 from core.config import RunSpec
-from core.data import DataError, check_image, load_image, scan
+from core.data.folders import DataError, check_image, load_image, scan
 from tests.conftest import ROOT, cli, make_folder
 
 # -- image folders ------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def test_check_image_and_load_image_refuse_an_oversized_image_without_decoding_i
 
 
 def test_training_on_a_hostile_folder_finishes_and_counts_the_skipped_files(home, tmp_path):
-    from core.train import run_worker
+    from core.runs.worker import run_worker
     root = tmp_path / "hostile"
     hostile_folder(root)
     expected = len(scan(root).skipped)
@@ -399,7 +401,7 @@ def weight_files(tmp_path_factory):
     ("vgg", "mobilenet_v2", 32, "does not fit MobileNetV2"),
 ])
 def test_wrong_weights_files_raise_a_weights_error_naming_the_file(weight_files, which, backbone, size, words):
-    from core.models import WeightsError, conv_base
+    from core.models.networks import WeightsError, conv_base
     with pytest.raises(WeightsError) as info:
         conv_base(backbone, str(weight_files[which]), size)
     assert str(weight_files[which]) in str(info.value) and words in str(info.value)
@@ -407,7 +409,7 @@ def test_wrong_weights_files_raise_a_weights_error_naming_the_file(weight_files,
 
 def test_conv_base_weights_do_not_depend_on_the_input_size(weight_files):
     """A no-top base is convolutional only: weights saved at 32 px fit the same network at 64 px."""
-    from core.models import conv_base
+    from core.models.networks import conv_base
     base = conv_base("vgg16", str(weight_files["vgg"]), 64)
     assert base.output_shape[1:] == (2, 2, 512)
 
@@ -432,7 +434,7 @@ def test_every_model_file_is_loaded_in_safe_mode():
 def test_a_model_file_with_code_in_it_is_refused(home):
     import keras
 
-    from core.evaluate import load_model
+    from core.analysis.evaluate import load_model
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
     run_id = store.create_run({}, "lambda", "scratch", None, 1)

@@ -7,8 +7,10 @@ import pytest
 from keras import layers
 from streamlit.testing.v1 import AppTest
 
-from core import charts, gradcam, inspection, models, store
-from core.data import DataError
+from core.models import networks
+from core.analysis import charts, gradcam, inspection
+from core.runs import store
+from core.data.folders import DataError
 from tests.conftest import ROOT
 
 SIZE = 32
@@ -93,8 +95,8 @@ def test_grad_cam_is_the_same_through_nested_models_and_on_a_flat_one(square_mod
     ("mobilenet_v2", "Conv1", "Conv_1", (24, 24, 32), (2, 2, 1280)),  # a DAG base (residual connections)
 ])
 def test_pretrained_classifier_maps_and_heatmap(backbone, first, last, first_shape, last_shape):
-    base = models.conv_base(backbone, "none", 48)
-    model = models.full_model(base, models.head(base.output_shape[1:], 2, "flatten", 0.5), "caffe")
+    base = networks.conv_base(backbone, "none", 48)
+    model = networks.full_model(base, networks.head(base.output_shape[1:], 2, "flatten", 0.5), "caffe")
     img = np.random.default_rng(3).integers(0, 256, (48, 48, 3)).astype(np.uint8)
     names = gradcam.conv_layers(model)
     assert names[0] == first and names[-1] == last
@@ -127,7 +129,7 @@ def test_score_mistakes_and_disagreements_by_hand():
     labels = np.array([0, 0, 1, 1])
     a = {"paths": list("wxyz"), "labels": labels, "classes": classes,
          "probs": np.array([[0.9, 0.1], [0.2, 0.8], [0.05, 0.95], [0.7, 0.3]])}
-    from core.evaluate import score
+    from core.analysis.evaluate import score
     s = score(labels, a["probs"], classes)
     assert s["accuracy"] == 0.5 and s["confusion_matrix"] == [[1, 1], [1, 1]]
     assert s["per_class"][0] == {"class": "cats", "images": 2, "correct": 1, "accuracy": 0.5}
@@ -154,7 +156,7 @@ def test_confusion_figure():
 
 
 def test_split_result_matches_evaluate_on_the_runs_own_test_split(lab_home, trained_lab):
-    from core.evaluate import evaluate
+    from core.analysis.evaluate import evaluate
     run_id = trained_lab["runs"][0]
     assert inspection.available_splits(run_id) == ["validation", "test"]
     assert [r["id"] for r in inspection.inspectable(store.list_runs())] == trained_lab["runs"]

@@ -2,7 +2,8 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import charts, ladder, store
+from core.analysis import charts, ladder
+from core.runs import store
 from core.config import RunSpec
 from tests.conftest import ROOT
 
@@ -74,7 +75,7 @@ def test_ladder_specs_and_queue(home, monkeypatch):
     assert all(s.epochs == 2 and s.image_size == 48 for s in specs)
     assert specs[-1].fine_tune_epochs == 2 and specs[2].weights == "none" and specs[2].backbone == "vgg16"
     assert specs[0].name == "ladder 1 · from scratch"
-    monkeypatch.setattr("core.runner.kick", lambda: None)
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
     ids = ladder.queue(specs[:2])
     assert [store.get_run(i)["tags"] for i in ids] == [["ladder"], ["ladder"]]
     steps = ladder.ladder(store.list_runs())
@@ -89,7 +90,7 @@ def test_ladder_page_shows_the_runs_warns_and_queues(lab_home, trained_lab, monk
     store.update_run(fake, weights_used=RANDOM)
     store.record_epoch(fake, 1, "head", {"val_accuracy": 0.61, "val_loss": 0.7})
     store.set_status(fake, "finished")
-    monkeypatch.setattr("core.runner.kick", lambda: None)
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
     at = AppTest.from_file(str(ROOT / "pages/6_Ladder.py"), default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]

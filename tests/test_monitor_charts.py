@@ -1,5 +1,6 @@
 """Live-view helpers and figures: progress, time left, phase boundaries, parameter charts."""
-from core import charts, monitor
+from core.analysis import charts
+from core.runs import monitor
 
 
 def _rows(n, phase_change_at=None):

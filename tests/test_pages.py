@@ -4,8 +4,9 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import settings, store
-from core.augment import PRESETS
+from core import settings
+from core.runs import store
+from core.data.augment import PRESETS
 from tests.conftest import ROOT, make_folder
 
 
@@ -93,7 +94,7 @@ def test_model_page_freeze_point_changes_the_trainable_count(small_home):
 
 
 def test_train_page_starts_a_run_and_refuses_bad_values(small_home, monkeypatch):
-    monkeypatch.setattr("core.runner.kick", lambda: None)  # store the run, start no worker
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)  # store the run, start no worker
     at = run_page("pages/3_Train.py")
     assert "No runs yet" in at.info[0].value
     at.number_input(key="train_size").set_value(48)
@@ -127,7 +128,7 @@ def test_home_download_offline_says_so_and_keeps_the_dataset(small_home, monkeyp
 
 def test_starting_a_run_switches_the_live_view_to_it(small_home, monkeypatch):
     from core.config import RunSpec
-    monkeypatch.setattr("core.runner.kick", lambda: None)
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
     old = store.create_run(RunSpec.from_recipe("scratch", epochs=1).to_dict(), "old run", "scratch", None, 1)
     store.set_status(old, "finished")
     at = run_page("pages/3_Train.py")
@@ -149,7 +150,7 @@ def test_paths_outside_the_allowed_folders_are_refused_by_the_pages(small_home, 
     assert any("outside the folders the lab may read" in e.value for e in at.error)
     # A dataset saved in the settings before the folder was disallowed: the Train page refuses to start.
     settings.update(data=str(make_folder(outside / "data", {"train": 3, "validation": 2})))
-    monkeypatch.setattr("core.runner.kick", lambda: None)
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
     at = run_page("pages/3_Train.py")
     at.number_input(key="train_size").set_value(48)
     at.button[0].click().run()

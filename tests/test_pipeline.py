@@ -1,9 +1,9 @@
 """Input pipeline: the decoded-image cache, batches, and preview == training pixels."""
 import numpy as np
 
-from core.augment import PRESETS, augment_image, image_seed
-from core.data import load_image, scan
-from core.pipeline import ImageBatches, decoded_images
+from core.data.augment import PRESETS, augment_image, image_seed
+from core.data.folders import load_image, scan
+from core.data.pipeline import ImageBatches, decoded_images
 
 
 def test_decoded_images_are_cached_by_content(home, tiny_data):

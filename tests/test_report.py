@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import report, store
+from core.analysis import report
+from core.runs import store
 from core.config import RunSpec
 from tests.conftest import ROOT
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core import runner, store
+from core.runs import runner, store
 from core.config import RunSpec
 
 LIMIT, SUBMITTERS, RUNS_EACH, READERS = 2, 4, 2, 3

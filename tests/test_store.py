@@ -1,7 +1,7 @@
 """The SQLite run store: runs, epochs, logs, and concurrent writers."""
 import threading
 
-from core import store
+from core.runs import store
 
 
 def test_run_round_trip(home):

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from core import runner, store
+from core.runs import runner, store
 from core.config import RunSpec
-from core.train import run_worker
+from core.runs.worker import run_worker
 
 
 def _submit_inline(spec: RunSpec) -> str:
@@ -43,7 +43,7 @@ def test_feature_extraction_learns_and_reuses_its_feature_cache(home, tiny_data)
                                                 image_size=32, epochs=1, lr=1e-3, head="flatten"))
     assert [p.stat().st_mtime_ns for p in sorted((home / "cache" / "features").glob("*.npy"))] == mtimes
     assert store.epochs(first)[-1]["accuracy"] > 0.6  # the left/right brightness task is learnable
-    from core.evaluate import evaluate
+    from core.analysis.evaluate import evaluate
     result = evaluate(second, str(tiny_data))
     assert result["split"] == "test" and result["n"] == 8 and np.sum(result["confusion_matrix"]) == 8
 
@@ -122,7 +122,7 @@ def test_queue_respects_the_concurrency_limit(home, tiny_data, monkeypatch):
 
 def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(home, tiny_data, monkeypatch):
     """Phase 2 trains only the unfrozen top on cached features; a stop mid-phase resumes from its checkpoint."""
-    from core.callbacks import RunRecorder, StopRequested
+    from core.runs.callbacks import RunRecorder, StopRequested
     original = RunRecorder.on_epoch_end
 
     def stop_after_three(self, epoch, logs=None):
@@ -144,7 +144,7 @@ def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(hom
     messages = [line["message"] for line in store.log_lines(run_id)]
     assert any("below block5_conv1" in m for m in messages)
     assert any("resuming fine-tuning from ckpt-0003-top.keras" in m for m in messages)
-    from core.evaluate import evaluate
+    from core.analysis.evaluate import evaluate
     assert evaluate(run_id, str(tiny_data))["n"] == 8
     # The assembled raw-pixel model scores exactly what the top-on-cached-features model scored.
     last = evaluate(run_id, str(tiny_data), split="validation", which="last")

@@ -8,7 +8,7 @@ import time
 
 import streamlit as st
 
-from core import store
+from core.runs import store
 
 
 PRESENTATION = "presentation"          # session_state key shared by every page: presentation mode on/off
@@ -108,7 +108,7 @@ def pick_run(runs: list[dict], key: str, label: str = "Run", default_id: str | N
 
 
 def all_runs() -> list[dict]:
-    from core import runner
+    from core.runs import runner
     return runner.runs()
 
 

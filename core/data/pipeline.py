@@ -4,7 +4,7 @@ Decoding JPEGs every epoch is what makes the lecture's pipeline slow on a CPU. H
 decoded once, in parallel, to a uint8 array file keyed by the images' content and the size
 (`home()/cache/images/`), and read back as a memory map, so memory does not grow with the data.
 `ImageBatches` is a `keras.utils.PyDataset` over that array; when augmenting, it calls
-`core.augment.augment_batch` with per-image seeds, the same function the preview shows.
+`core.data.augment.augment_batch` with per-image seeds, the same function the preview shows.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from typing import Callable
 import keras
 import numpy as np
 
-from core import store
+from core.runs import store
 from core.atomic import replacing
-from core.augment import AugmentConfig, augment_batch, image_seed
-from core.data import load_image
+from core.data.augment import AugmentConfig, augment_batch, image_seed
+from core.data.folders import load_image
 
 DECODER_VERSION = "pil-bilinear-2"  # bump when load_image changes: cached arrays are keyed by it
 

@@ -14,8 +14,8 @@ import numpy as np
 from keras import layers
 
 from core.config import BACKBONES, RunSpec
-from core.environment import imagenet_file
-from core.layers import freeze_table
+from core.models.environment import imagenet_file
+from core.models.layer_table import freeze_table
 
 
 class WeightsError(ValueError):
@@ -133,7 +133,7 @@ def base_layers(backbone: str, image_size: int = 150) -> list[dict]:
 
 
 def layer_table(backbone: str, freeze_point: str | None = None, image_size: int = 150) -> dict:
-    """The layer table for a freeze point, counting the conv base alone (see core.layers)."""
+    """The layer table for a freeze point, counting the conv base alone (see core.models.layer_table)."""
     return freeze_table(base_layers(backbone, image_size), freeze_point, backbone, image_size)
 
 

@@ -15,11 +15,11 @@ import sys
 import time
 from pathlib import Path
 
-from core import store
+from core.runs import store
 from core.config import RunSpec
 
 HEARTBEAT_TIMEOUT = 120.0
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def max_concurrent() -> int:

@@ -13,8 +13,8 @@ from typing import Callable
 import keras
 import numpy as np
 
-from core import store
-from core.pipeline import _atomic_npy
+from core.runs import store
+from core.data.pipeline import _atomic_npy
 
 
 def weights_identity(weights: str, seed: int) -> str:
@@ -30,7 +30,7 @@ def weights_identity(weights: str, seed: int) -> str:
 
 
 def extractor(base: keras.Model, preprocess: str) -> keras.Model:
-    from core.models import BackbonePreprocess
+    from core.models.networks import BackbonePreprocess
     inputs = keras.Input(base.input_shape[1:], name="image")
     return keras.Model(inputs, base(BackbonePreprocess(preprocess, name="preprocess")(inputs)))
 

@@ -1,13 +1,13 @@
 """Augmentation previews: N augmented copies of one image, drawn exactly as training draws them.
 
 Copy k is `augment_image(image, cfg, image_seed(seed, k, 0))`: the function and the seed scheme
-that `core.pipeline.ImageBatches` uses for image position 0 of epoch k of a run with this seed.
+that `core.data.pipeline.ImageBatches` uses for image position 0 of epoch k of a run with this seed.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from core.augment import AugmentConfig, augment_image, image_seed
+from core.data.augment import AugmentConfig, augment_image, image_seed
 
 
 def augmented_copies(image: np.ndarray, cfg: AugmentConfig, seed: int, n: int) -> list[tuple[np.ndarray, dict]]:

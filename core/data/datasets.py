@@ -19,12 +19,14 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from core import demo, settings, store
-from core.data import DataError, Dataset, scan
+from core import settings
+from core.data import demo
+from core.runs import store
+from core.data.folders import DataError, Dataset, scan
 
 MAX_UNPACKED_BYTES = 2 * 1024 ** 3
 MAX_MEMBERS = 100_000
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def allowed_roots() -> list[Path]:

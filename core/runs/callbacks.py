@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 
-from core import store
+from core.runs import store
 from core.atomic import replacing
 
 

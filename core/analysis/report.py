@@ -12,8 +12,8 @@ from __future__ import annotations
 import html
 import time
 
-from core import store
-from core.charts import curves_figure
+from core.runs import store
+from core.analysis.charts import curves_figure
 from core.config import RECIPES, RunSpec
 
 

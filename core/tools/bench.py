@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats_vs_dogs_small"
-SHARED_VGG = Path(__file__).resolve().parents[2] / "shared" / "weights" / "vgg16_hed_bsds500_notop.weights.h5"
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "cats_vs_dogs_small"
+SHARED_VGG = Path(__file__).resolve().parents[3] / "shared" / "weights" / "vgg16_hed_bsds500_notop.weights.h5"
 SIZE, BATCH = 150, 20
 
 
 def _subset(root: Path, split: str, n: int, tmp: Path) -> tuple[Path, list[str], np.ndarray]:
     """A class-balanced subset of `split` linked into tmp/<split>/<class>/ (for flow_from_directory)."""
-    from core.data import scan
+    from core.data.folders import scan
     ds = scan(root)
     items = ds.splits[split]
     per_class = max(1, n // len(ds.classes))
@@ -50,7 +50,7 @@ def reference_extraction(folder: Path, weights: str, n: int) -> dict:
     """The book's extract_features: ImageDataGenerator batches through conv_base.predict, float32."""
     import keras
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
-    from core.models import conv_base
+    from core.models.networks import conv_base
     keras.mixed_precision.set_global_policy("float32")
     base = conv_base("vgg16", weights, SIZE)
     gen = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
@@ -69,9 +69,9 @@ def reference_extraction(folder: Path, weights: str, n: int) -> dict:
 def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
     """The engine's extraction, cold: decoding into the image cache included."""
     import keras
-    from core import features
-    from core.models import conv_base
-    from core.pipeline import decoded_images
+    from core.models import features
+    from core.models.networks import conv_base
+    from core.data.pipeline import decoded_images
     keras.mixed_precision.set_global_policy(policy)
     model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
     model.predict_on_batch(np.zeros((2, SIZE, SIZE, 3), "float32"))  # build, as the reference was warmed up
@@ -104,8 +104,8 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     """Seconds per fine-tuning epoch (from the second on), no augmentation: reference vs engine."""
     import keras
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
-    from core import features, models
-    from core.pipeline import decoded_images
+    from core.models import features, networks
+    from core.data.pipeline import decoded_images
 
     class EpochTimer(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
@@ -118,13 +118,13 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
             self.times.append(time.perf_counter() - self.t0)
 
     def head_on(base):
-        return models.head(base.output_shape[1:], 2, "flatten", 0.5)
+        return networks.head(base.output_shape[1:], 2, "flatten", 0.5)
 
     keras.mixed_precision.set_global_policy("float32")
-    base = models.conv_base("vgg16", weights, SIZE)
-    models.freeze_from(base, "block5_conv1")
+    base = networks.conv_base("vgg16", weights, SIZE)
+    networks.freeze_from(base, "block5_conv1")
     ref = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, head_on(base)])
-    models.compile_model(ref, 1e-5, 2)
+    networks.compile_model(ref, 1e-5, 2)
     gen = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
         folder, target_size=(SIZE, SIZE), batch_size=BATCH, class_mode="binary")
     timer = EpochTimer()
@@ -132,16 +132,16 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     reference = timer.times[-1]
 
     keras.mixed_precision.set_global_policy(policy)
-    base = models.conv_base("vgg16", weights, SIZE)
-    models.freeze_from(base, "block5_conv1")
-    bottom, top = models.split_at(base, "block5_conv1")
+    base = networks.conv_base("vgg16", weights, SIZE)
+    networks.freeze_from(base, "block5_conv1")
+    bottom, top = networks.split_at(base, "block5_conv1")
     images, key = decoded_images(paths, SIZE)
     t0 = time.perf_counter()
     feats = features.extract(features.extractor(bottom, "caffe"), images, f"bench-bottom-{key}-{policy}")
     extraction = time.perf_counter() - t0
     inputs = keras.Input(top.input_shape[1:])
     engine = keras.Model(inputs, head_on(base)(top(inputs)))
-    models.compile_model(engine, 1e-5, 2)
+    networks.compile_model(engine, 1e-5, 2)
     timer = EpochTimer()
     engine.fit(feats, labels, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer], shuffle=True)
     return {"reference_s_per_epoch": round(reference, 2), "engine_s_per_epoch": round(timer.times[-1], 3),
@@ -151,9 +151,9 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
 def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
     """Validation accuracy of the same feature-extraction head in float32 and in reduced precision."""
     import keras
-    from core import features, models, precision
-    from core.data import scan
-    from core.pipeline import decoded_images
+    from core.models import features, networks, precision
+    from core.data.folders import scan
+    from core.data.pipeline import decoded_images
     weights = root.parent.parent / "weights" / "mobilenet_v2_imagenet_notop.weights.h5"
     backbone, pre, pool, size = ("mobilenet_v2", "tf", "gap", 160) if weights.is_file() else \
         ("vgg16", "caffe", "flatten", SIZE)
@@ -164,14 +164,14 @@ def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
     for policy in ("float32", precision.resolve("auto")):
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(0)
-        model = features.extractor(models.conv_base(backbone, weights, size), pre)
+        model = features.extractor(networks.conv_base(backbone, weights, size), pre)
         data = {}
         for s, items in split.items():
             images, key = decoded_images([p for p, _ in items], size)
             data[s] = (features.extract(model, images, f"bench-prec-{key}-{backbone}-{policy}"),
                        np.array([y for _, y in items]))
-        head = models.head(data["train"][0].shape[1:], 2, pool, 0.5)
-        models.compile_model(head, 2e-5 if not quick else 1e-3, 2)
+        head = networks.head(data["train"][0].shape[1:], 2, pool, 0.5)
+        networks.compile_model(head, 2e-5 if not quick else 1e-3, 2)
         hist = head.fit(*data["train"], validation_data=data["validation"], epochs=5 if quick else 30,
                         batch_size=BATCH, verbose=0)
         out[policy] = round(float(hist.history["val_accuracy"][-1]), 4)
@@ -179,9 +179,9 @@ def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
 
 
 def preview_ms(path: str) -> float:
-    from core.augment import PRESETS
-    from core.data import load_image
-    from core.preview import augmented_copies
+    from core.data.augment import PRESETS
+    from core.data.folders import load_image
+    from core.data.preview import augmented_copies
     image = load_image(path, SIZE)
     augmented_copies(image, PRESETS["lecture"], 0, 9)  # first call builds the generator
     t0 = time.perf_counter()
@@ -192,33 +192,34 @@ def preview_ms(path: str) -> float:
 
 def peak_memory_mb(root: Path, n: int, weights: str, home: Path) -> float:
     """Peak RSS of a fresh process extracting features of `n` images (the engine's path)."""
-    code = ("import resource, sys; from pathlib import Path; from core import bench; "
+    code = ("import resource, sys; from pathlib import Path; from core.tools import bench; "
             "bench._memory_child(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     env = dict(os.environ, TUNELAB_HOME=str(home / f"mem{n}"), TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, "-c", code, str(root), str(n), weights], env=env, capture_output=True,
-                          text=True, cwd=Path(__file__).resolve().parents[1], timeout=1800)
+                          text=True, cwd=Path(__file__).resolve().parents[2], timeout=1800)
     if proc.returncode:
         raise RuntimeError(f"memory probe failed: {proc.stderr[-500:]}")
     return round(int(proc.stdout.split()[-1]) / 1024, 1)
 
 
 def _memory_child(root: Path, n: int, weights: str) -> None:
-    from core import features, models, precision
-    from core.data import scan
-    from core.pipeline import decoded_images
+    from core.models import features, networks, precision
+    from core.data.folders import scan
+    from core.data.pipeline import decoded_images
     precision.apply("auto")
     items = scan(root).splits["train"]
     paths = [p for p, _ in (items * (n // len(items) + 1))[:n]]
     images, key = decoded_images(paths, SIZE)
-    features.extract(features.extractor(models.conv_base("vgg16", weights, SIZE), "caffe"), images, f"mem-{key}")
+    features.extract(features.extractor(networks.conv_base("vgg16", weights, SIZE), "caffe"), images, f"mem-{key}")
 
 
 def run(data: str | None = None, weights: str | None = None, quick: bool = False, log=print) -> dict:
-    from core import precision
+    from core.models import precision
     root = Path(data) if data else (SHARED_DATA if SHARED_DATA.exists() else None)
     if root is None:
-        from core import demo, store
+        from core.data import demo
+        from core.runs import store
         root = demo.demo_dataset_path(store.home())
     weights = weights or (str(SHARED_VGG) if SHARED_VGG.exists() else "none")
     policy = precision.resolve("auto")

@@ -11,7 +11,7 @@ Public API: `BOOK`, `BOOK_LABEL`, `BOOK_CONDITIONS`, `LADDER_TAG`, `STEPS`, `is_
 """
 from __future__ import annotations
 
-from core import store
+from core.runs import store
 from core.config import RECIPES, RunSpec
 
 LADDER_TAG = "ladder"
@@ -122,7 +122,7 @@ def ladder_specs(epochs: int = 3, image_size: int = 64, data: str | None = None,
 
 def queue(specs: list[RunSpec]) -> list[str]:
     """Submit the specs in order, tagged "ladder"; they train one after another (TUNELAB_MAX_RUNS)."""
-    from core import runner
+    from core.runs import runner
     ids = []
     for spec in specs:
         run_id = runner.submit(spec)

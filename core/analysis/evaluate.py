@@ -4,9 +4,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from core import store
-from core.data import DataError, scan
-from core.pipeline import ImageBatches, decoded_images
+from core.runs import store
+from core.data.folders import DataError, scan
+from core.data.pipeline import ImageBatches, decoded_images
 
 
 def load_model(run_id: str, which: str = "best") -> keras.Model:
@@ -14,7 +14,7 @@ def load_model(run_id: str, which: str = "best") -> keras.Model:
     if not path.is_file():
         raise FileNotFoundError(f"Run {run_id} has no {which}.keras yet ({path}): it saves its models when it "
                                 f"finishes or stops; resume it to finish.")
-    from core import models  # noqa: F401  (registers BackbonePreprocess for safe loading)
+    from core.models import networks  # noqa: F401  (registers BackbonePreprocess for safe loading)
     return keras.models.load_model(path, safe_mode=True)
 
 

@@ -1,8 +1,8 @@
 """The training worker: runs one stored run's recipe in this process, resuming from its last epoch.
 
-Started by `core.runner` as `python -m core worker RUN_ID` in its own process. Every recipe is a
-Keras `fit` (with `RunRecorder`, `TensorBoard`), fed by `core.pipeline`; the frozen-base recipes
-without augmentation train their head on features cached by `core.features`. A checkpoint is
+Started by `core.runs.runner` as `python -m core worker RUN_ID` in its own process. Every recipe is a
+Keras `fit` (with `RunRecorder`, `TensorBoard`), fed by `core.data.pipeline`; the frozen-base recipes
+without augmentation train their head on features cached by `core.models.features`. A checkpoint is
 written after every epoch, so a stop or a crash keeps every finished epoch and `resume` continues.
 """
 from __future__ import annotations
@@ -15,11 +15,13 @@ import traceback
 import keras
 import numpy as np
 
-from core import demo, environment, features, models, precision, store
-from core.callbacks import CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
+from core.data import demo
+from core.models import environment, features, networks, precision
+from core.runs import store
+from core.runs.callbacks import CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
 from core.config import BACKBONES, RunSpec
-from core.data import DataError, scan
-from core.pipeline import ImageBatches, decoded_images
+from core.data.folders import DataError, scan
+from core.data.pipeline import ImageBatches, decoded_images
 
 
 def data_root(spec: RunSpec):
@@ -99,28 +101,28 @@ class Job:
     # -- recipes -------------------------------------------------------------------------------
     def run_scratch(self) -> None:
         spec = self.spec
-        model, loaded = self.resume_model(lambda: models.build_scratch(spec, len(self.classes)), "full")
+        model, loaded = self.resume_model(lambda: networks.build_scratch(spec, len(self.classes)), "full")
         if not loaded:
-            models.compile_model(model, spec.lr, len(self.classes))
+            networks.compile_model(model, spec.lr, len(self.classes))
         self.fit(model, "train", "full", spec.epochs, self.batches("train", spec.augmenting),
                  self.batches("validation", False))
         self.finalise(model)
 
     def run_backbone(self) -> None:
         spec, n = self.spec, len(self.classes)
-        base = models.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
+        base = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
         base.trainable = False
         pre = BACKBONES[spec.backbone].preprocess
         pooling = spec.resolved_head
 
         def new_head():
-            return models.head(base.output_shape[1:], n, pooling, spec.dropout)
+            return networks.head(base.output_shape[1:], n, pooling, spec.dropout)
 
         # Phase 1: classifier on the frozen base.
         if spec.augmenting:
             def build_full():
-                full = models.full_model(base, new_head(), pre)
-                models.compile_model(full, spec.lr, n)
+                full = networks.full_model(base, new_head(), pre)
+                networks.compile_model(full, spec.lr, n)
                 return full
             model, _ = self.resume_model(build_full, "full") if self.done <= spec.epochs else (None, False)
             if model is not None:
@@ -130,11 +132,11 @@ class Job:
             head_model, loaded = self.resume_model(new_head, "head") if self.done <= spec.epochs else (None, False)
             if head_model is not None:
                 if not loaded:
-                    models.compile_model(head_model, spec.lr, n)
+                    networks.compile_model(head_model, spec.lr, n)
                 feats = {s: self.features(base, pre, s) for s in ("train", "validation")}
                 self.fit(head_model, "head", "head", spec.epochs, (feats["train"], self.arrays["train"][1]),
                          (feats["validation"], self.arrays["validation"][1]))
-                model = models.full_model(base, head_model, pre)
+                model = networks.full_model(base, head_model, pre)
             else:
                 model = None
         if spec.recipe != "fine_tune" or spec.fine_tune_epochs == 0:
@@ -149,22 +151,22 @@ class Job:
                 ckpt, kind = latest_checkpoint(self.run_id, self.done)
                 model = self.assemble(keras.models.load_model(ckpt, safe_mode=True), kind)
             inner, head_model = model.get_layer(base.name), model.get_layer("head")
-            models.freeze_from(inner, point)
-            split = None if spec.augmenting else models.split_at(inner, point)
+            networks.freeze_from(inner, point)
+            split = None if spec.augmenting else networks.split_at(inner, point)
             if split is None:
                 trained, kind = model, "full"
             else:  # no augmentation: the frozen bottom's output is computed once and cached
                 bottom, top = split
                 inputs = keras.Input(top.input_shape[1:], name="cut_features")
                 trained, kind = keras.Model(inputs, head_model(top(inputs)), name="top_and_head"), "top"
-            models.compile_model(trained, spec.fine_tune_lr, n)
+            networks.compile_model(trained, spec.fine_tune_lr, n)
         else:
             trained, kind = keras.models.load_model(found[0], safe_mode=True), found[1]
             store.log(self.run_id, f"resuming fine-tuning from {found[0].name}")
         if kind == "top":
-            fresh = models.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
-            models.freeze_from(fresh, point)
-            bottom, _ = models.split_at(fresh, point)
+            fresh = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
+            networks.freeze_from(fresh, point)
+            bottom, _ = networks.split_at(fresh, point)
             feats = {s: self.features(bottom, pre, s, cut=point) for s in ("train", "validation")}
             self.fit(trained, "fine_tune", kind, spec.total_epochs, (feats["train"], self.arrays["train"][1]),
                      (feats["validation"], self.arrays["validation"][1]))
@@ -178,16 +180,16 @@ class Job:
         if kind == "full":
             return model
         spec = self.spec
-        base = models.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
+        base = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
         base.trainable = False
         head_model = model if kind == "head" else model.get_layer("head")
         if kind == "top":
-            models.freeze_from(base, spec.resolved_freeze_from)
+            networks.freeze_from(base, spec.resolved_freeze_from)
             top = next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head")
             for layer in top.layers:
                 if layer.weights:
                     base.get_layer(layer.name).set_weights(layer.get_weights())
-        return models.full_model(base, head_model, BACKBONES[spec.backbone].preprocess)
+        return networks.full_model(base, head_model, BACKBONES[spec.backbone].preprocess)
 
     def features(self, base, pre: str, split: str, cut: str | None = None) -> np.ndarray:
         """Cached outputs of the frozen `base` (or of its bottom, up to the input of layer `cut`)."""
@@ -269,7 +271,7 @@ def run_worker(run_id: str) -> str:
     except StopRequested:
         status = "stopped"
         job.finalise(None)
-    except (DataError, models.WeightsError, ValueError, CheckpointError) as exc:
+    except (DataError, networks.WeightsError, ValueError, CheckpointError) as exc:
         status, error = "failed", str(exc)
     except OSError as exc:  # disk full or unwritable while caching images or features, a file gone since the scan
         status, error = "failed", (f"Could not read or write {exc.filename or 'a file'} ({exc.strerror or exc}): "

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.config import BACKBONES
-from core.precision import cpu_flags
+from core.models.precision import cpu_flags
 
 WEIGHTS_HOST = ("storage.googleapis.com", 443)
 

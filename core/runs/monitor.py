@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from core import store
+from core.runs import store
 
 
 def progress_fraction(progress: dict) -> tuple[float, str]:

@@ -84,7 +84,7 @@ BOOK_COLOR, LAB_VAL_COLOR, LAB_TEST_COLOR = "#9aa5b1", "#ff7f0e", "#2ca02c"
 def ladder_figure(steps: list[dict], book_label: str = "book", test_acc: dict | None = None) -> go.Figure:
     """Grouped bars per lecture step: the book's published accuracy, this lab's validation and test accuracy.
 
-    `steps` come from `core.ladder.ladder`; each lab bar is labelled with the weights its run used,
+    `steps` come from `core.analysis.ladder.ladder`; each lab bar is labelled with the weights its run used,
     and bars of runs without ImageNet weights where the book used them are hatched.
     """
     test_acc = test_acc or {}

@@ -1,6 +1,6 @@
 """Freeze points on a conv base's layer list: which layers train, and how many parameters that is.
 
-Pure functions over the rows `core.models.base_layers` returns (no TensorFlow here), so the
+Pure functions over the rows `core.models.networks.base_layers` returns (no TensorFlow here), so the
 dashboard can move the freeze point instantly. BatchNormalization layers stay frozen when the
 layers around them are unfrozen, as Keras recommends for fine-tuning.
 """

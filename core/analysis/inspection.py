@@ -3,7 +3,7 @@
 A run records the images it was trained and validated on in `runs/<id>/split.json`
 ({"root", "classes", "splits": {split: [[path, label], ...]}}), so a run is always inspected on its
 own validation and test images, even when its data folder was not split beforehand. Scores use the
-same definitions as `core.evaluate.evaluate` (accuracy, mean cross-entropy, confusion matrix with
+same definitions as `core.analysis.evaluate.evaluate` (accuracy, mean cross-entropy, confusion matrix with
 true classes as rows). Named `inspection` (not `inspect`) so it never shadows the standard library.
 
 Public API: `INSPECT_SPLITS`, `inspectable`, `run_classes`, `available_splits`, `split_items`,
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core import store
+from core.runs import store
 from core.config import RunSpec
-from core.data import DataError, scan
+from core.data.folders import DataError, scan
 
 INSPECT_SPLITS = ("validation", "test")
 
@@ -91,14 +91,14 @@ def split_items(run_id: str, split: str) -> tuple[list[tuple[str, int]], int]:
 
 def load_model(run_id: str):
     """The run's best model (raw RGB pixels in, class probabilities out)."""
-    from core.evaluate import load_model as load
+    from core.analysis.evaluate import load_model as load
     return load(run_id, "best")
 
 
 def predict_items(model, paths: list[str]) -> np.ndarray:
     """Class probabilities (N, n_classes) of the images at `paths`, decoded at the model's input size."""
-    from core.evaluate import predict_probs
-    from core.pipeline import decoded_images
+    from core.analysis.evaluate import predict_probs
+    from core.data.pipeline import decoded_images
     images, _ = decoded_images(list(paths), int(model.input_shape[1]))
     return predict_probs(model, images)
 
@@ -115,7 +115,7 @@ def split_result(run_id: str, split: str, model=None, items: list[tuple[str, int
     classes = run_classes(run_id)
     paths, labels = [p for p, _ in items], np.array([y for _, y in items], dtype=int)
     probs = predict_items(model, paths)
-    from core.evaluate import score
+    from core.analysis.evaluate import score
     if len(classes) != probs.shape[1]:  # a run record without its class names
         classes = [f"class {i}" for i in range(probs.shape[1])]
     return {"run_id": run_id, "split": split, "classes": classes, "paths": paths, "labels": labels,

@@ -13,7 +13,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from core import store
+from core.runs import store
 
 DATASET_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
 
@@ -42,7 +42,7 @@ def prefetch_dataset(url: str | None = None, timeout: float = 20.0) -> Path:
             reason = getattr(exc, "reason", exc)
             raise OfflineError(f"Could not download {url} ({reason}): this machine seems to be offline. "
                                f"Nothing was changed; use --data with a local folder or the built-in demo.") from exc
-        from core.datasets import unpack_zip  # path, link, size and byte-count checks of uploads
+        from core.data.datasets import unpack_zip  # path, link, size and byte-count checks of uploads
         with zipfile.ZipFile(zip_path) as archive:
             unpack_zip(archive, Path(tmp, "x").resolve(), url)
         roots = [p for p in (Path(tmp) / "x").rglob("train") if p.is_dir()]
@@ -54,8 +54,8 @@ def prefetch_dataset(url: str | None = None, timeout: float = 20.0) -> Path:
 
 def prefetch_weights(backbone: str, image_size: int = 224) -> Path:
     """Download (via Keras's standard loader) and cache a backbone's ImageNet weights."""
-    from core.environment import imagenet_file
-    from core.models import WeightsError, conv_base
+    from core.models.environment import imagenet_file
+    from core.models.networks import WeightsError, conv_base
     try:
         conv_base(backbone, "imagenet", image_size)
     except WeightsError as exc:

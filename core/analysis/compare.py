@@ -33,7 +33,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core import store
+from core.runs import store
 from core.config import RECIPES, RunSpec
 
 DASH = "–"

@@ -1,0 +1,13 @@
+"""Data: image folders and their splits, the decoded-image pipeline, augmentation and datasets.
+
+Modules: `folders` (scan a folder of class subfolders, split it, the lab's one image decoder),
+`pipeline` (decode once into a cache, feed Keras), `augment` (ImageDataGenerator's parameters as one
+table, the seeded transform that training and the preview share), `augment_export` (that configuration
+as code), `preview`, `demo` (the built-in drawn dataset), `datasets` (the dataset in use, uploads),
+`prefetch` (downloads when online).
+
+The folder API is importable from here: `from core.data import scan, load_image, DataError`.
+"""
+from core.data.folders import SPLITS, DataError, Dataset, check_image, load_image, scan, stratified_split
+
+__all__ = ["SPLITS", "DataError", "Dataset", "check_image", "load_image", "scan", "stratified_split"]
