@@ -65,7 +65,7 @@ def _spec_from_args(a):
         if not Path(spec.weights).expanduser().is_file():
             raise ValueError(f"Weights file {spec.weights} does not exist: give the path of a weights file, "
                              f"or --weights imagenet or none.")
-    if spec.recipe == "fine_tune":
+    if spec.fine_tunes:
         from core.models.networks import conv_base, freeze_from
         freeze_from(conv_base(spec.backbone, "none", spec.image_size), spec.resolved_freeze_from)
     return spec

@@ -44,8 +44,12 @@ class Recipe:
     key: str
     title: str
     description: str
-    uses_backbone: bool
+    uses_backbone: bool      # a pretrained conv base (else the small CNN)
     defaults: dict
+    augments: bool = True    # may train on augmented images (scratch and feature_extraction never do)
+    fine_tunes: bool = False  # a second phase unfreezes the top of the base (fine_tune)
+    batchnorm: bool = False  # the small CNN with BatchNorm before each ReLU (scratch_bn)
+    dropout: bool = True     # the network has a Dropout layer before its dense layers
 
 
 RECIPES: dict[str, Recipe] = {r.key: r for r in [
@@ -53,7 +57,7 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in [
            "The lecture's baseline: four Conv2D(3x3)+MaxPooling blocks (32-64-128-128 filters), Flatten, "
            "Dense(512), a sigmoid output; trained from random weights with RMSprop. With 2000 images it "
            "overfits within a few epochs: training accuracy climbs towards 1.0 while validation stalls near 0.7.",
-           False, dict(epochs=30, lr=1e-4, augment="none")),
+           False, dict(epochs=30, lr=1e-4, augment="none"), augments=False, dropout=False),
     Recipe("scratch_aug", "From scratch + augmentation + dropout",
            "The same network, fed randomly transformed copies of the training images (rotations, shifts, "
            "shear, zoom, flips) and with Dropout(0.5) before the dense layers. The model never sees the same "
@@ -63,12 +67,12 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in [
            "The BatchNorm variant: each Conv2D has no bias and is followed by BatchNormalization and then ReLU, "
            "with augmentation and dropout as in scratch_aug. Normalising activations lets gradients flow "
            "better and usually trains faster.",
-           False, dict(epochs=100, lr=1e-4, augment="lecture", dropout=0.5)),
+           False, dict(epochs=100, lr=1e-4, augment="lecture", dropout=0.5), batchnorm=True),
     Recipe("feature_extraction", "Feature extraction (fast)",
            "Run the pretrained convolutional base once over all images, cache its outputs, and train only a "
            "small dense classifier (Dense 256 + Dropout 0.5) on them. Very fast, but no augmentation is possible "
            "because the base never sees the images again.",
-           True, dict(epochs=30, lr=2e-5, augment="none", dropout=0.5)),
+           True, dict(epochs=30, lr=2e-5, augment="none", dropout=0.5), augments=False),
     Recipe("feature_extraction_aug", "Feature extraction + augmentation",
            "Put the frozen convolutional base inside the model, with the dense classifier on top, and train end "
            "to end on augmented images. Only the classifier's weights change, but every epoch runs the whole "
@@ -80,7 +84,7 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in [
            "(default: VGG16's block5) and trains on with a very low learning rate, adapting the most "
            "specialised features to the new task.",
            True, dict(epochs=30, fine_tune_epochs=100, lr=2e-5, fine_tune_lr=1e-5, augment="lecture",
-                      dropout=0.5)),
+                      dropout=0.5), fine_tunes=True),
 ]}
 
 SMALL_CNN_MIN_SIZE = 46  # four 3x3 convs and 2x2 poolings need at least this many pixels
@@ -137,8 +141,13 @@ class RunSpec:
         return RECIPES[self.recipe].uses_backbone
 
     @property
+    def fine_tunes(self) -> bool:
+        """True for a two-phase recipe (head, then the unfrozen top of the base)."""
+        return RECIPES[self.recipe].fine_tunes
+
+    @property
     def total_epochs(self) -> int:
-        return self.epochs + (self.fine_tune_epochs if self.recipe == "fine_tune" else 0)
+        return self.epochs + (self.fine_tune_epochs if self.fine_tunes else 0)
 
     @property
     def resolved_freeze_from(self) -> str:
@@ -150,7 +159,7 @@ class RunSpec:
 
     @property
     def augmenting(self) -> bool:
-        return self.recipe not in ("scratch", "feature_extraction") and not self.augment.is_identity()
+        return RECIPES[self.recipe].augments and not self.augment.is_identity()
 
     # -- (de)serialisation and checks -------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -111,7 +111,7 @@ def runs_frame(rows: list[dict], epochs_by_run: dict[str, list[dict]] | None = N
         eps = all_epochs[run["id"]]
         val_acc, val_loss = _values(eps, "val_accuracy"), _values(eps, "val_loss")
         last = eps[-1] if eps else {}
-        fine_tune = run.get("recipe") == "fine_tune" and spec is not None
+        fine_tune = spec is not None and spec.fine_tunes
         records.append({
             "id": run["id"],
             "name": run.get("name") or "",
@@ -156,7 +156,7 @@ def hyperparameters_frame(rows: list[dict], epochs_by_run: dict[str, list[dict]]
         spec = _spec(run)
         if not eps or spec is None:
             continue
-        fine_tune = spec.recipe == "fine_tune"
+        fine_tune = spec.fine_tunes
         val_acc = _values(eps, "val_accuracy")
         records.append({
             "id": run["id"], "name": run.get("name") or run["id"],

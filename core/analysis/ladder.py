@@ -113,7 +113,7 @@ def ladder_specs(epochs: int = 3, image_size: int = 64, data: str | None = None,
     specs = []
     for recipe, short in STEPS:
         extra = dict(backbone=backbone, weights=weights) if RECIPES[recipe].uses_backbone else {}
-        if recipe == "fine_tune":
+        if RECIPES[recipe].fine_tunes:
             extra["fine_tune_epochs"] = epochs
         specs.append(RunSpec.from_recipe(recipe, data=data, epochs=epochs, image_size=image_size,
                                          batch_size=batch_size, seed=seed, name=f"ladder {short}", **extra))

@@ -34,7 +34,7 @@ def summary(run_id: str) -> dict:
     try:
         spec = RunSpec.from_dict(run["spec"])
         spec_rows = [(k, spec.augment.summary() if k == "augment" else v) for k, v in spec.to_dict().items()
-                     if not (k == "augment" and spec.recipe in ("scratch", "feature_extraction"))]
+                     if not (k == "augment" and not RECIPES[spec.recipe].augments)]
         spec_rows = [(k, "none" if k == "augment" and spec.augment.is_identity() else v) for k, v in spec_rows]
     except (TypeError, ValueError, KeyError):
         spec_rows = sorted((run.get("spec") or {}).items())

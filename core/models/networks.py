@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from core.config import BACKBONES, RunSpec
+from core.config import BACKBONES, RECIPES, RunSpec
 from core.models.environment import imagenet_file
 from core.models.layer_table import freeze_table
 
@@ -184,8 +184,8 @@ def full_model(base: keras.Model, head_model: keras.Model, preprocess: str) -> k
 
 
 def build_scratch(spec: RunSpec, n_classes: int) -> keras.Model:
-    return small_cnn(spec.image_size, n_classes, dropout=spec.dropout if spec.recipe != "scratch" else 0.0,
-                     batchnorm=spec.recipe == "scratch_bn", rescale=spec.augment.rescale)
+    return small_cnn(spec.image_size, n_classes, dropout=spec.dropout if RECIPES[spec.recipe].dropout else 0.0,
+                     batchnorm=RECIPES[spec.recipe].batchnorm, rescale=spec.augment.rescale)
 
 
 def loss_for(n_classes: int) -> str:

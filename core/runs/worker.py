@@ -139,7 +139,7 @@ class Job:
                 model = networks.full_model(base, head_model, pre)
             else:
                 model = None
-        if spec.recipe != "fine_tune" or spec.fine_tune_epochs == 0:
+        if not spec.fine_tunes or spec.fine_tune_epochs == 0:
             self.finalise(model)
             return
 
