@@ -224,7 +224,7 @@ def test_page_offers_the_model_when_it_exists(two_runs):
 def test_compare_imports_neither_tensorflow_nor_streamlit():
     import subprocess
     import sys
-    code = ("import sys, core.compare; bad = [m for m in sys.modules if m.split('.')[0] in "
+    code = ("import sys, core.analysis.compare; bad = [m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras', 'streamlit')]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
