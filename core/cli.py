@@ -52,23 +52,29 @@ def cmd_scan(a):
 
 def _spec_from_args(a):
     from core.config import RunSpec
-    overrides = dict(data=a.data, backbone=a.backbone, weights=a.weights, image_size=a.image_size, epochs=a.epochs,
-                     fine_tune_epochs=a.fine_tune_epochs, freeze_from=a.freeze_from, batch_size=a.batch_size,
-                     lr=a.lr, fine_tune_lr=a.fine_tune_lr, seed=a.seed, name=a.name, head=a.head,
-                     precision=a.precision, dropout=a.dropout, augment=a.aug_file)
-    spec = RunSpec.from_recipe(a.recipe, **overrides)
-    if spec.data is not None:
-        from core.data.folders import scan
-        scan(spec.data, spec.val_fraction, spec.test_fraction, spec.seed)  # refuse unusable folders now
-    if spec.uses_backbone and spec.weights not in ("imagenet", "none"):
-        from pathlib import Path
-        if not Path(spec.weights).expanduser().is_file():
-            raise ValueError(f"Weights file {spec.weights} does not exist: give the path of a weights file, "
-                             f"or --weights imagenet or none.")
-    if spec.fine_tunes:
-        from core.models.networks import conv_base, freeze_from
-        freeze_from(conv_base(spec.backbone, "none", spec.image_size), spec.resolved_freeze_from)
-    return spec
+    from core.runs.specs import build_spec
+    values = {name: getattr(a, name) for name, meta in RunSpec.params().items() if meta["cli"]}
+    return build_spec(a.recipe, values)  # the command line is not confined to TUNELAB_DATA_ROOTS
+
+
+def _add_spec_flags(s: argparse.ArgumentParser) -> None:
+    """One flag per RunSpec field, with the type, choices, range and help of the field's metadata."""
+    from core.config import RunSpec, number_text
+    for name, meta in RunSpec.params().items():
+        if not meta["cli"]:
+            continue
+        flags = ["--" + name.replace("_", "-")] + (["--aug-file"] if name == "augment" else [])
+        kwargs = {"dest": name, "help": meta["help"]}
+        if meta["kind"] == "int":
+            kwargs["type"] = int
+        elif meta["kind"] in ("float", "lr"):
+            kwargs["type"] = float
+        elif meta["kind"] == "choice":
+            kwargs["choices"] = list(meta["options"])
+        if meta["min"] is not None:
+            unit = f" {meta['unit']}" if meta["unit"] else ""
+            kwargs["help"] += f"; {number_text(meta['min'])} to {number_text(meta['max'])}{unit}"
+        s.add_argument(*flags, **kwargs)
 
 
 def _wait_and_report(run_id: str) -> int:
@@ -186,25 +192,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_scan)
 
-    s = sub.add_parser("train", help="queue a run of a recipe (see --recipe)")
+    s = sub.add_parser("train", help="queue a run of a recipe (see --recipe); other flags override its defaults")
     from core.config import RECIPES
     s.add_argument("--recipe", required=True, choices=list(RECIPES))
-    s.add_argument("--data", help="folder of class subfolders (default: the built-in demo data)")
-    s.add_argument("--backbone")
-    s.add_argument("--weights", help="imagenet, none, or the path of a weights file")
-    s.add_argument("--image-size", type=int)
-    s.add_argument("--epochs", type=int, help="epochs (fine_tune: of phase 1)")
-    s.add_argument("--fine-tune-epochs", type=int)
-    s.add_argument("--freeze-from", help="fine_tune: first layer to unfreeze (default block5_conv1 for VGG16)")
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--lr", type=float)
-    s.add_argument("--fine-tune-lr", type=float)
-    s.add_argument("--dropout", type=float)
-    s.add_argument("--head", choices=["auto", "flatten", "gap"])
-    s.add_argument("--precision", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
-    s.add_argument("--aug-file", help="augmentation: a preset name (none, lecture, second_edition) or a JSON file")
-    s.add_argument("--seed", type=int)
-    s.add_argument("--name")
+    _add_spec_flags(s)
     s.add_argument("--wait", action="store_true", help="print each epoch and a JSON summary at the end")
     s.set_defaults(func=cmd_train)
 

@@ -92,32 +92,108 @@ PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 HEADS = ("auto", "flatten", "gap")
 
 
+ALL_FROZEN = "none"  # freeze_from value meaning "no layer of the base trains" (feature extraction)
+
+
+def _param(label: str, help: str, kind: str, lo=None, hi=None, step=None, unit: str = "",
+           options=None, cli: bool = True) -> dict:
+    """Field metadata of a RunSpec parameter: what the page's widget, `validate()` and the CLI flag read.
+
+    kind: "int", "float", "lr" (a rate on a log scale), "choice" (one of `options`), "text", "path".
+    `lo`/`hi` are the valid range (inclusive); `cli=False` for fields the command line does not set."""
+    return {"label": label, "help": help, "kind": kind, "min": lo, "max": hi, "step": step, "unit": unit,
+            "options": options, "cli": cli}
+
+
+def number_text(value) -> str:
+    """A range bound or value as people read it: whole numbers in full, others in %g (1e-05)."""
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1):
+        return str(int(value))
+    return f"{value:g}"
+
+
+def rate_choices(lo: float, hi: float, current: float | None = None) -> list[float]:
+    """Learning rates on a log scale from `lo` to `hi` (1, 2 and 5 times each power of ten), with `current`
+    included exactly, so a widget stepping through them shows the value a run will use."""
+    grid = {float(f"{m}e{e}") for e in range(-10, 2) for m in (1, 2, 5)}
+    if current is not None:
+        grid.add(float(current))
+    return sorted(v for v in grid if lo <= v <= hi)
+
+
 def _augment_field():
-    return field(default_factory=AugmentConfig)
+    return field(default_factory=AugmentConfig, metadata=_param(
+        "Augmentation", "ImageDataGenerator settings for training images: a preset name (none, lecture, "
+        "second_edition) or a JSON file", "augment"))
 
 
 @dataclass
 class RunSpec:
-    """Everything that determines a run. JSON-serialisable; stored verbatim with the run."""
-    recipe: str = "scratch"
-    name: str = ""
-    data: str | None = None            # folder of class subfolders (split or not); None = built-in demo data
-    backbone: str = "vgg16"
-    weights: str = "imagenet"          # "imagenet", "none", or a path to a weights file
-    image_size: int = 150
-    epochs: int = 30                   # for fine_tune: phase 1 (head) epochs
-    fine_tune_epochs: int = 0          # fine_tune only: phase 2 epochs
-    freeze_from: str | None = None     # fine_tune: first trainable layer (None = the backbone's default)
-    batch_size: int = 20
-    lr: float = 1e-4
-    fine_tune_lr: float = 1e-5
-    dropout: float = 0.0
-    head: str = "auto"                 # classifier input on a backbone: "flatten", "gap" or per-backbone "auto"
+    """Everything that determines a run. JSON-serialisable; stored verbatim with the run.
+
+    Each field's metadata (`_param`: label, unit, range, help) is the one table that the Train page's
+    widgets, `validate()` and the command line's flags read, so they cannot disagree."""
+    recipe: str = field(default="scratch", metadata=_param(
+        "Recipe", "which experiment of the lecture", "choice", options=tuple(RECIPES), cli=False))
+    name: str = field(default="", metadata=_param("Run name", "a name to find the run by (default: recipe · model)",
+                                                  "text"))
+    data: str | None = field(default=None, metadata=_param(
+        "Data folder", "folder of class subfolders, split (train/validation[/test]) or not "
+        "(default: the built-in demo data)", "path"))
+    backbone: str = field(default="vgg16", metadata=_param(
+        "Backbone", "the pretrained convolutional base", "choice", options=tuple(BACKBONES)))
+    weights: str = field(default="imagenet", metadata=_param(
+        "Weights", "imagenet, none (random), or the path of a no-top weights file for the backbone", "text"))
+    image_size: int = field(default=150, metadata=_param(
+        "Image size", "images are resized to this square size (the lecture: 150)", "int", 32, 1024, 10, "px"))
+    epochs: int = field(default=30, metadata=_param(
+        "Epochs", "passes over the training images (fine-tuning: of phase 1, the head)", "int", 1, 10000, 1))
+    fine_tune_epochs: int = field(default=0, metadata=_param(
+        "Fine-tuning epochs", "fine-tuning: epochs of phase 2, with the top of the base unfrozen", "int", 0, 10000, 1))
+    freeze_from: str | None = field(default=None, metadata=_param(
+        "Freeze point", "fine-tuning: the first layer that trains in phase 2 (default: the backbone's top "
+        "block, block5_conv1 for VGG16)", "text"))
+    batch_size: int = field(default=20, metadata=_param(
+        "Batch size", "images per gradient step (the lecture: 20)", "int", 1, 1024, 1))
+    lr: float = field(default=1e-4, metadata=_param(
+        "Learning rate", "RMSprop's learning rate (fine-tuning: of phase 1)", "lr", 1e-7, 1.0))
+    fine_tune_lr: float = field(default=1e-5, metadata=_param(
+        "Fine-tuning learning rate", "fine-tuning: the learning rate of phase 2, low so the pretrained "
+        "features change slowly (the lecture: 1e-5)", "lr", 1e-8, 1.0))
+    dropout: float = field(default=0.0, metadata=_param(
+        "Dropout", "fraction of the dense layer's inputs dropped while training", "float", 0.0, 0.9, 0.05))
+    head: str = field(default="auto", metadata=_param(
+        "Head", "the classifier's input on a backbone: flatten (the lecture's VGG16), gap (global average "
+        "pooling) or auto (per backbone)", "choice", options=HEADS))
     augment: AugmentConfig = _augment_field()
-    seed: int = 0
-    precision: str = "auto"
-    val_fraction: float = 0.2          # only used when the data folder is not split yet
-    test_fraction: float = 0.1
+    seed: int = field(default=0, metadata=_param(
+        "Seed", "seeds the weights, the split of an unsplit folder, the order and the augmentation", "int",
+        0, 2**31 - 1, 1))
+    precision: str = field(default="auto", metadata=_param(
+        "Precision", "auto: bfloat16 where the hardware computes it natively, else float32", "choice",
+        options=PRECISIONS))
+    val_fraction: float = field(default=0.2, metadata=_param(
+        "Validation fraction", "of an unsplit folder, the share held out for validation", "float", 0.01, 0.49, 0.01))
+    test_fraction: float = field(default=0.1, metadata=_param(
+        "Test fraction", "of an unsplit folder, the share held out for testing", "float", 0.0, 0.49, 0.01))
+
+    @staticmethod
+    def param(name: str) -> dict:
+        """The metadata of field `name` (label, help, kind, min, max, step, unit, options)."""
+        return {f.name: f.metadata for f in dataclasses.fields(RunSpec)}[name]
+
+    def bounds(self, name: str) -> tuple:
+        """The valid (min, max) of numeric field `name` for this spec: the metadata's range, except that the
+        smallest image size depends on the network (the small CNN needs 46 px)."""
+        meta = self.param(name)
+        if name == "image_size":
+            lo = BACKBONES[self.backbone].min_size if self.uses_backbone else SMALL_CNN_MIN_SIZE
+            return max(lo, meta["min"]), meta["max"]
+        return meta["min"], meta["max"]
+
+    @staticmethod
+    def params() -> dict[str, dict]:
+        return {f.name: dict(f.metadata) for f in dataclasses.fields(RunSpec)}
 
     @classmethod
     def from_recipe(cls, recipe: str, **overrides) -> "RunSpec":
@@ -177,30 +253,28 @@ class RunSpec:
         return cls(**d)
 
     def validate(self) -> None:
-        """Raise ValueError with one sentence naming the bad parameter and its valid range."""
+        """Raise ValueError with one sentence naming the bad parameter and its valid range (from the metadata)."""
         def need(ok, msg):
             if not ok:
                 raise ValueError(msg)
-        need(self.recipe in RECIPES, f"Unknown recipe {self.recipe!r}: choose one of {', '.join(RECIPES)}.")
-        need(self.backbone in BACKBONES,
-             f"Unknown backbone {self.backbone!r}: choose one of {', '.join(BACKBONES)}.")
-        minimum = BACKBONES[self.backbone].min_size if self.uses_backbone else SMALL_CNN_MIN_SIZE
-        need(minimum <= self.image_size <= 1024,
-             f"image_size must be between {minimum} and 1024 pixels (got {self.image_size}).")
-        need(1 <= self.epochs <= 10000, f"epochs must be between 1 and 10000 (got {self.epochs}).")
-        need(0 <= self.fine_tune_epochs <= 10000,
-             f"fine_tune_epochs must be between 0 and 10000 (got {self.fine_tune_epochs}).")
-        need(1 <= self.batch_size <= 4096, f"batch_size must be between 1 and 4096 (got {self.batch_size}).")
-        for name in ("lr", "fine_tune_lr"):
-            value = getattr(self, name)
-            need(0 < value <= 1, f"{name} must be greater than 0 and at most 1 (got {value}).")
-        need(0 <= self.dropout < 1, f"dropout must be in [0, 1) (got {self.dropout}).")
-        need(self.head in HEADS, f"head must be one of {', '.join(HEADS)} (got {self.head!r}).")
-        need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r}).")
-        need(0 < self.val_fraction < 0.5 and 0 <= self.test_fraction < 0.5,
-             "val_fraction must be in (0, 0.5) and test_fraction in [0, 0.5).")
+        for f in dataclasses.fields(self):
+            meta, value = f.metadata, getattr(self, f.name)
+            if meta["kind"] == "choice":
+                need(value in meta["options"], f"{f.name} must be one of {', '.join(map(str, meta['options']))} "
+                                               f"(got {value!r}).")
+            elif meta["kind"] in ("int", "float", "lr"):
+                whole = meta["kind"] == "int"
+                need(isinstance(value, int if whole else (int, float)) and not isinstance(value, bool),
+                     f"{f.name} must be a {'whole ' if whole else ''}number (got {value!r}).")
+                lo, hi = self.bounds(f.name)
+                unit = f" {meta['unit']}" if meta["unit"] else ""
+                need(lo <= value <= hi, f"{f.name} must be between {number_text(lo)} and {number_text(hi)}{unit} "
+                                       f"(got {number_text(value)}).")
         need(self.weights in ("imagenet", "none") or bool(self.weights),
              "weights must be 'imagenet', 'none' or the path of a weights file.")
+        need(not (self.fine_tunes and self.freeze_from == ALL_FROZEN),
+             "Fine-tuning needs a first trainable layer, but the freeze point leaves every layer frozen: choose a "
+             "block or layer to unfreeze, or use a feature-extraction recipe (all frozen).")
         self.augment.validate()
 
     def display_name(self) -> str:

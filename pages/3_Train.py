@@ -3,13 +3,14 @@ import streamlit as st
 
 from core import settings
 from core.analysis import charts
-from core.data import datasets
+from core.config import BACKBONES, PRECISIONS, RECIPES, RunSpec
+from core.data.augment import PRESET_TITLES, PRESETS
+from core.data.folders import DataError
 from core.models import environment
 from core.runs import monitor, runner
-from core.data.augment import PRESET_TITLES, PRESETS
-from core.config import BACKBONES, PRECISIONS, RECIPES, RunSpec
-from core.data.folders import DataError
+from core.runs.specs import build_spec
 from pages.ui import all_runs, chart, fmt_acc, fmt_duration, pick_run, setup
+from pages.ui import spec_form as form
 
 setup("Train", "📈")
 st.title("📈 Train")
@@ -17,7 +18,7 @@ st.title("📈 Train")
 recipe = st.selectbox("Recipe", list(RECIPES), key="train_recipe", format_func=lambda r: RECIPES[r].title)
 info = RECIPES[recipe]
 st.markdown(info.description)
-if recipe == "scratch_bn":
+if info.batchnorm:
     with st.expander("Why BatchNorm before ReLU, and why no bias in the convolution?"):
         st.markdown(
             "**BatchNormalization** rescales each channel of a batch to zero mean and unit variance, then applies "
@@ -30,93 +31,78 @@ if recipe == "scratch_bn":
 defaults = RunSpec.from_recipe(recipe)
 model = settings.load()["model"]
 lab_aug = settings.training_augment()
-
+model_values = {}
 if info.uses_backbone:
-    backbone = model.get("backbone", "vgg16")
-    weights = model.get("weights", "imagenet")
-    st.info(f"**Model:** {BACKBONES[backbone].title} · {environment.describe_weights(weights)} · head "
-            f"{model.get('head', 'auto')} · dropout {model.get('dropout', 0.5)}"
-            + (f" · fine-tuning from `{model.get('freeze_from') or BACKBONES[backbone].default_freeze_from}`"
-               if recipe == "fine_tune" else ""))
+    model_values = {"backbone": model.get("backbone", "vgg16"), "weights": model.get("weights", "imagenet"),
+                    "head": model.get("head", "auto"), "dropout": model.get("dropout", 0.5)}
+    if info.fine_tunes:
+        model_values["freeze_from"] = model.get("freeze_from")
+    backbone = model_values["backbone"]
+    st.info(f"**Model:** {BACKBONES[backbone].title} · {environment.describe_weights(model_values['weights'])} · "
+            f"head {model_values['head']} · dropout {model_values['dropout']}"
+            + (f" · fine-tuning from `{model_values['freeze_from'] or BACKBONES[backbone].default_freeze_from}`"
+               if info.fine_tunes else ""))
     st.page_link("pages/2_Model.py", label="Change the backbone, weights or freeze point on the Model page", icon="🧱")
 
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input("Epochs" + (" (phase 1: head)" if recipe == "fine_tune" else ""), 1, 10000,
-                             defaults.epochs, key="train_epochs")
-    lr = c2.number_input("Learning rate", 1e-7, 1.0, defaults.lr, format="%.0e", key="train_lr")
-    batch = c3.number_input("Batch size", 1, 1024, defaults.batch_size, key="train_batch")
-    size = c4.number_input("Image size (px)", 46 if not info.uses_backbone else 32, 512,
-                           int(model.get("image_size", 150)) if info.uses_backbone else 150, 10, key="train_size")
-    ft_epochs, ft_lr = 0, defaults.fine_tune_lr
-    if recipe == "fine_tune":
+    values = {
+        "epochs": form.number(c1, recipe, "epochs", defaults, suffix=" (phase 1: head)" if info.fine_tunes else ""),
+        "lr": form.rate(c2, recipe, "lr", defaults),
+        "batch_size": form.number(c3, recipe, "batch_size", defaults),
+        "image_size": form.number(c4, recipe, "image_size", defaults,
+                                  default=int(model.get("image_size", 150)) if info.uses_backbone else None),
+    }
+    if info.fine_tunes:
         f1, f2, _, _ = st.columns(4)
-        ft_epochs = f1.number_input("Fine-tuning epochs (phase 2)", 0, 10000, defaults.fine_tune_epochs,
-                                    key="train_ft_epochs")
-        ft_lr = f2.number_input("Fine-tuning learning rate", 1e-8, 1.0, defaults.fine_tune_lr, format="%.0e",
-                                key="train_ft_lr")
+        values["fine_tune_epochs"] = form.number(f1, recipe, "fine_tune_epochs", defaults)
+        values["fine_tune_lr"] = form.rate(f2, recipe, "fine_tune_lr", defaults)
     a1, a2, a3, a4 = st.columns(4)
-    augment_options = ["recipe"] + (["lab"] if lab_aug else []) + [p for p in PRESETS]
-    augment_labels = {"recipe": f"recipe default ({RECIPES[recipe].defaults.get('augment', 'none')})",
+    augment_options = ["recipe"] + (["lab"] if lab_aug else []) + list(PRESETS)
+    augment_labels = {"recipe": f"recipe default ({PRESET_TITLES.get(info.defaults.get('augment', 'none'))})",
                       "lab": f"Augmentation page: {lab_aug.summary() if lab_aug else ''}", **PRESET_TITLES}
-    augments = recipe not in ("scratch", "feature_extraction")
-    augment = a1.selectbox("Augmentation", augment_options, key="train_augment", format_func=augment_labels.get,
-                           disabled=not augments,
-                           help="scratch and feature_extraction never augment (the lecture's baselines)")
-    precision = a2.selectbox("Precision", PRECISIONS, key="train_precision",
-                             help="auto: bfloat16 where the hardware computes it natively, else float32")
-    seed = a3.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
-    name = a4.text_input("Run name", key="train_name", placeholder=defaults.display_name())
+    augment = form.choice(a1, recipe, "augment", augment_options, "recipe", augment_labels.get,
+                          disabled=not info.augments)
+    if info.augments and augment != "recipe":
+        values["augment"] = lab_aug.to_dict() if augment == "lab" else augment
+    values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
+    values["seed"] = form.number(a3, recipe, "seed", defaults)
+    values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
+    if not info.augments:
+        st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
     started = st.form_submit_button("Start training", type="primary")
 
+values.update(model_values)
+data = settings.load()["data"]
 if started:
-    overrides = dict(epochs=int(epochs), lr=float(lr), batch_size=int(batch), image_size=int(size),
-                     seed=int(seed), precision=precision, name=name or None)
-    if recipe == "fine_tune":
-        overrides.update(fine_tune_epochs=int(ft_epochs), fine_tune_lr=float(ft_lr))
-    if augments and augment != "recipe":
-        overrides["augment"] = lab_aug.to_dict() if augment == "lab" else augment
-    if info.uses_backbone:
-        overrides.update(backbone=model.get("backbone", "vgg16"), weights=model.get("weights", "imagenet"),
-                         head=model.get("head", "auto"), dropout=model.get("dropout", 0.5))
-        if recipe == "fine_tune":
-            overrides["freeze_from"] = model.get("freeze_from")
-    data = settings.load()["data"]
     try:
-        for path in (data, overrides.get("weights")):  # settings saved earlier may point anywhere
-            if path and path not in ("imagenet", "none"):
-                datasets.check_allowed(path)
-        spec = RunSpec.from_recipe(recipe, data=data, **overrides)
+        spec = build_spec(recipe, {**values, "data": data}, confine=True)
         st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec)
         st.toast(f"Started {spec.display_name()}")
     except (ValueError, DataError, RuntimeError) as exc:
-        st.error(str(exc))
+        st.error(f"Not started: {exc}")
 
-if recipe == "fine_tune":
+if info.fine_tunes:
     with st.expander("Freeze-point sweep: fine-tune from several points and overlay the curves"):
-        backbone = model.get("backbone", "vgg16")
-
         @st.cache_data(show_spinner="Reading the base's layers…")
         def layer_names(backbone: str, image_size: int) -> list[str]:
             from core.models.networks import base_layers
             return [r["name"] for r in base_layers(backbone, image_size)]
 
-        names = layer_names(backbone, int(size))
+        names = layer_names(backbone, values["image_size"])
         points = st.multiselect("Freeze points (first trainable layer)", names, key="sweep_points",
                                 default=[n for n in ("block4_conv1", "block5_conv1", "block5_conv3") if n in names])
+        st.caption("Each point is one run with the settings of the form above (augmentation included).")
         if st.button("Queue the sweep", key="sweep_start", disabled=not points):
-            ids = []
-            for point in points:
-                spec = RunSpec.from_recipe(
-                    recipe, data=settings.load()["data"], backbone=backbone, weights=model.get("weights", "imagenet"),
-                    head=model.get("head", "auto"), dropout=model.get("dropout", 0.5), image_size=int(size),
-                    epochs=int(epochs), fine_tune_epochs=int(ft_epochs), lr=float(lr), fine_tune_lr=float(ft_lr),
-                    batch_size=int(batch), seed=int(seed), precision=precision, freeze_from=point,
-                    name=f"sweep · from {point}")
-                ids.append(runner.submit(spec))
-            st.session_state["sweep_runs"] = ids
-            st.session_state["train_watch"] = ids[0]
-            st.toast(f"Queued {len(ids)} runs; at most {runner.max_concurrent()} train at once.")
+            try:  # every spec is checked before any run is queued
+                specs = [build_spec(recipe, {**values, "data": data, "freeze_from": point,
+                                             "name": f"sweep · from {point}"}, confine=True) for point in points]
+                ids = [runner.submit(spec) for spec in specs]
+                st.session_state["sweep_runs"] = ids
+                st.session_state["train_watch"] = ids[0]
+                st.toast(f"Queued {len(ids)} runs; at most {runner.max_concurrent()} train at once.")
+            except (ValueError, DataError, RuntimeError) as exc:
+                st.error(f"Sweep not queued: {exc}")
 
 st.divider()
 runs = all_runs()

@@ -37,11 +37,14 @@ def test_changing_a_run_does_not_change_the_preset():
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(epochs=0), "epochs must be between 1"),
-    (dict(lr=-1e-4), "lr must be greater than 0"),
-    (dict(image_size=20), "image_size must be between 46"),
+    (dict(lr=-1e-4), "lr must be between 1e-07 and 1"),
+    (dict(lr=0.0), "lr must be between"),
+    (dict(batch_size=2048), "batch_size must be between 1 and 1024"),
+    (dict(image_size=20), "image_size must be between 46 and 1024 px"),
     (dict(batch_size=0), "batch_size"),
     (dict(precision="fp8"), "precision must be one of"),
-    (dict(backbone="alexnet"), "Unknown backbone 'alexnet'"),
+    (dict(backbone="alexnet"), "backbone must be one of vgg16"),
+    (dict(epochs=2.5), "epochs must be a whole number"),
 ])
 def test_out_of_range_values_are_refused_with_the_range(overrides, message):
     with pytest.raises(ValueError, match=message):

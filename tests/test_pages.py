@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import settings
 from core.runs import store
-from core.data.augment import PRESETS
+from core.data.augment import PRESET_TITLES, PRESETS
 from tests.conftest import ROOT, make_folder
 
 
@@ -22,6 +22,15 @@ def small_home(home, tmp_path, monkeypatch):
 def run_page(path: str, timeout: float = 60) -> AppTest:
     at = AppTest.from_file(str(ROOT / path), default_timeout=timeout)
     at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def train_page(timeout: float = 60) -> AppTest:
+    """The Train page opened through app.py's navigation (its links to other pages need it)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    at.switch_page("pages/3_Train.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -97,14 +106,78 @@ def test_train_page_starts_a_run_and_refuses_bad_values(small_home, monkeypatch)
     monkeypatch.setattr("core.runs.runner.kick", lambda: None)  # store the run, start no worker
     at = run_page("pages/3_Train.py")
     assert "No runs yet" in at.info[0].value
-    at.number_input(key="train_size").set_value(48)
-    at.number_input(key="train_epochs").set_value(2)
+    at.number_input(key="train_scratch_image_size").set_value(48)
+    at.number_input(key="train_scratch_epochs").set_value(2)
     at.button[0].click().run()  # the form's submit button
     assert not at.exception
     runs = store.list_runs()
     assert len(runs) == 1 and runs[0]["spec"]["epochs"] == 2 and runs[0]["spec"]["image_size"] == 48
     assert runs[0]["status"] == "queued"
     assert any(m.label == "Epochs" and m.value == "0/2" for m in at.metric)
+
+
+@pytest.mark.parametrize("recipe", ["scratch_aug", "scratch_bn", "feature_extraction", "feature_extraction_aug",
+                                    "fine_tune"])
+def test_choosing_a_recipe_fills_the_form_with_its_defaults(small_home, monkeypatch, recipe):
+    from core.config import RECIPES, RunSpec
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    at = train_page()
+    at.number_input(key="train_scratch_epochs").set_value(7)  # a scratch run with 7 epochs, then another recipe
+    at.number_input(key="train_scratch_image_size").set_value(48)
+    at.button[0].click().run()
+    at.selectbox(key="train_recipe").set_value(recipe).run()
+    assert not at.exception
+    defaults = RunSpec.from_recipe(recipe)
+    assert at.number_input(key=f"train_{recipe}_epochs").value == defaults.epochs
+    assert at.select_slider(key=f"train_{recipe}_lr").value == defaults.lr
+    augment = at.selectbox(key=f"train_{recipe}_augment")
+    assert augment.value == "recipe" and augment.disabled == (not RECIPES[recipe].augments)
+    preset = RECIPES[recipe].defaults["augment"]
+    assert augment.format_func("recipe") == f"recipe default ({PRESET_TITLES[preset]})"
+    assert (preset == "lecture") == (recipe in ("scratch_aug", "scratch_bn", "feature_extraction_aug", "fine_tune"))
+    if RECIPES[recipe].fine_tunes:
+        assert at.number_input(key="train_fine_tune_fine_tune_epochs").value == defaults.fine_tune_epochs
+        assert at.select_slider(key="train_fine_tune_fine_tune_lr").value == defaults.fine_tune_lr
+    at.selectbox(key="train_recipe").set_value("scratch").run()  # the value typed for scratch comes back
+    assert at.number_input(key="train_scratch_epochs").value == 7
+
+
+def test_a_recipe_switch_starts_the_run_with_that_recipes_values(small_home, monkeypatch):
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    at = run_page("pages/3_Train.py")
+    at.selectbox(key="train_recipe").set_value("scratch_aug").run()
+    at.number_input(key="train_scratch_aug_image_size").set_value(48)
+    at.button[0].click().run()
+    spec = store.list_runs()[0]["spec"]
+    assert spec["recipe"] == "scratch_aug" and spec["epochs"] == 100 and spec["lr"] == 1e-4
+    assert spec["augment"]["rotation_range"] == 40 and spec["dropout"] == 0.5
+
+
+def test_the_learning_rate_shows_exactly_the_value_the_run_uses(small_home, monkeypatch):
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    at = run_page("pages/3_Train.py")
+    lr = at.select_slider(key="train_scratch_lr")
+    options = [float(o) for o in lr.options]
+    assert options == sorted(options) and 1e-4 in options
+    assert options[options.index(1e-4) + 1] == 2e-4  # one step up is 2e-4 (a log scale), not 1e-2
+    at.number_input(key="train_scratch_image_size").set_value(48)
+    lr.set_value(5e-4)
+    at.button[0].click().run()
+    assert store.list_runs()[0]["spec"]["lr"] == 5e-4
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be between 1 and 10000"),
+    ("batch_size", 5000, "batch_size must be between 1 and 1024"),
+    ("image_size", 20, "image_size must be between 46 and 1024 px"),
+])
+def test_an_out_of_range_value_says_why_the_run_did_not_start(small_home, monkeypatch, field, value, message):
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    at = run_page("pages/3_Train.py")
+    at.number_input(key=f"train_scratch_{field}").set_value(value)
+    at.button[0].click().run()
+    assert any(message in e.value and e.value.startswith("Not started") for e in at.error), [e.value for e in at.error]
+    assert store.list_runs() == []
 
 
 def test_train_page_shows_a_failed_runs_error(small_home):
@@ -133,7 +206,7 @@ def test_starting_a_run_switches_the_live_view_to_it(small_home, monkeypatch):
     store.set_status(old, "finished")
     at = run_page("pages/3_Train.py")
     assert at.selectbox(key="train_watch").value == old
-    at.number_input(key="train_size").set_value(48)
+    at.number_input(key="train_scratch_image_size").set_value(48)
     at.button[0].click().run()
     new = next(r["id"] for r in store.list_runs() if r["id"] != old)
     assert at.selectbox(key="train_watch").value == new
@@ -152,7 +225,7 @@ def test_paths_outside_the_allowed_folders_are_refused_by_the_pages(small_home, 
     settings.update(data=str(make_folder(outside / "data", {"train": 3, "validation": 2})))
     monkeypatch.setattr("core.runs.runner.kick", lambda: None)
     at = run_page("pages/3_Train.py")
-    at.number_input(key="train_size").set_value(48)
+    at.number_input(key="train_scratch_image_size").set_value(48)
     at.button[0].click().run()
     assert any("TUNELAB_DATA_ROOTS" in e.value for e in at.error) and store.list_runs() == []
 

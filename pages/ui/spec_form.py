@@ -1,0 +1,80 @@
+"""Widgets for RunSpec fields, built from the field metadata in `core.config` (label, unit, help, range, kind).
+
+The widgets carry no limits of their own: a value out of range reaches `core.runs.specs.build_spec`, whose
+one-sentence error the page shows, instead of a red field that silently blocks the Start button. Each
+recipe keeps its own widget keys, so choosing a recipe fills the form with its defaults, and the values
+typed for a recipe come back when the user returns to it.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import RunSpec, number_text, rate_choices
+
+
+def help_text(name: str, spec: RunSpec) -> str:
+    meta = RunSpec.param(name)
+    if meta["min"] is None:
+        return meta["help"]
+    lo, hi = spec.bounds(name)
+    unit = f" {meta['unit']}" if meta["unit"] else ""
+    return f"{meta['help']} ({number_text(lo)} to {number_text(hi)}{unit})"
+
+
+def _label(name: str, suffix: str = "") -> str:
+    meta = RunSpec.param(name)
+    return meta["label"] + (f" ({meta['unit']})" if meta["unit"] else "") + suffix
+
+
+def remembered(recipe: str, name: str, default):
+    """The widget key of field `name` for `recipe`, set to the value typed for it before, else `default`."""
+    key = f"train_{recipe}_{name}"
+    memory = st.session_state.setdefault("train_memory", {}).setdefault(recipe, {})
+    if key not in st.session_state:
+        st.session_state[key] = memory.get(name, default)
+    return key
+
+
+def remember(recipe: str, name: str, value) -> None:
+    st.session_state.setdefault("train_memory", {}).setdefault(recipe, {})[name] = value
+
+
+def number(container, recipe: str, name: str, spec: RunSpec, default=None, suffix: str = ""):
+    """A number input for RunSpec field `name`, starting at the recipe's default (or `default`)."""
+    meta = RunSpec.param(name)
+    key = remembered(recipe, name, getattr(spec, name) if default is None else default)
+    if meta["kind"] == "int":
+        value = container.number_input(_label(name, suffix), step=meta["step"], key=key, help=help_text(name, spec))
+        value = int(value)
+    else:
+        value = container.number_input(_label(name, suffix), step=meta["step"], format="%g", key=key,
+                                       help=help_text(name, spec))
+    remember(recipe, name, value)
+    return value
+
+
+def rate(container, recipe: str, name: str, spec: RunSpec, suffix: str = "") -> float:
+    """A learning rate picked on a log scale (1, 2, 5 x 10^k), showing exactly the value the run will use."""
+    key = remembered(recipe, name, getattr(spec, name))
+    lo, hi = spec.bounds(name)
+    value = container.select_slider(_label(name, suffix), rate_choices(lo, hi, st.session_state[key]), key=key,
+                                    format_func=lambda v: f"{v:g}", help=help_text(name, spec))
+    remember(recipe, name, value)
+    return float(value)
+
+
+def choice(container, recipe: str, name: str, options: list, default, format_func=str, **kwargs):
+    key = remembered(recipe, name, default)
+    if st.session_state[key] not in options:
+        st.session_state[key] = default
+    value = container.selectbox(_label(name), options, key=key, format_func=format_func,
+                                help=RunSpec.param(name)["help"], **kwargs)
+    remember(recipe, name, value)
+    return value
+
+
+def text(container, recipe: str, name: str, placeholder: str = "") -> str:
+    key = remembered(recipe, name, "")
+    value = container.text_input(_label(name), key=key, placeholder=placeholder, help=RunSpec.param(name)["help"])
+    remember(recipe, name, value)
+    return value
