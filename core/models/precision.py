@@ -1,8 +1,9 @@
 """Numeric precision: detect whether this machine computes fast in bfloat16/float16, and apply the choice.
 
-bfloat16 runs about 5x faster than float32 on CPUs with AMX or AVX512-BF16 (VGG16's conv base at
-150 px: ~76 against ~16 images/s on the lab's 2-core machines); GPUs use float16 or bfloat16.
-Elsewhere reduced precision is slower, so "auto" falls back to float32.
+CPUs with AMX or AVX512-BF16 compute bfloat16 natively and run convolutions much faster in it than in
+float32 (`python -m core bench` measures by how much on the host it runs on); GPUs use float16 or
+bfloat16. Elsewhere reduced precision is slower, so "auto" falls back to float32. `host()` names the
+CPU kind (AMX, AVX512-BF16, AVX2-only) that every benchmark figure is reported with.
 """
 from __future__ import annotations
 
@@ -19,6 +20,29 @@ def cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+def cpu_kind(flags: frozenset[str] | None = None) -> str:
+    """The CPU kind that decides the fast precision: "AMX", "AVX512-BF16", "AVX-512", "AVX2-only" or "other"."""
+    flags = cpu_flags() if flags is None else flags
+    for flag, kind in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16"), ("avx512f", "AVX-512"),
+                       ("avx2", "AVX2-only")):
+        if flag in flags:
+            return kind
+    return "other"
+
+
+def host() -> dict:
+    """The machine a figure was measured on: CPU model, kind, the ISA flags that matter, cores."""
+    import os
+    model = "unknown"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16") if f in cpu_flags()]
+    return {"cpu": model, "kind": cpu_kind(), "isa": isa, "cores": os.cpu_count()}
 
 
 def gpus() -> list:

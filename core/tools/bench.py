@@ -67,36 +67,50 @@ def reference_extraction(folder: Path, weights: str, n: int) -> dict:
 
 
 def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
-    """The engine's extraction, cold: decoding into the image cache included."""
+    """The engine's extraction, cold (decoding into the image cache included), and the bare forward pass."""
     import keras
+    from core.data.pipeline import decoded_images
     from core.models import features
     from core.models.networks import conv_base
-    from core.data.pipeline import decoded_images
     keras.mixed_precision.set_global_policy(policy)
     model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
     model.predict_on_batch(np.zeros((2, SIZE, SIZE, 3), "float32"))  # build, as the reference was warmed up
     t0 = time.perf_counter()
     images, key = decoded_images(paths, SIZE)
     decoded = time.perf_counter() - t0
-    feats = features.extract(model, images, f"bench-{key}-{policy}")
+    feats = features.extract(model, images, f"bench-{key}-{policy}", batch_size=EXTRACT_BATCH)
     first = time.perf_counter() - t0
     t1 = time.perf_counter()
     images, key = decoded_images(paths, SIZE)
-    features.extract(model, images, f"bench-{key}-{policy}")
+    features.extract(model, images, f"bench-{key}-{policy}", batch_size=EXTRACT_BATCH)
     repeat = time.perf_counter() - t1
-    ceiling = _ceiling(model, np.asarray(images[:32], dtype="float32"))
+    ceiling = bare_forward(model, images[:CEILING_IMAGES])
     return {"images_per_s": _rate(len(paths), first), "decode_s": round(decoded, 2), "first_s": round(first, 2),
             "repeat_s": round(repeat, 4), "ceiling_images_per_s": ceiling, "feature_shape": list(feats.shape[1:])}
 
 
-def _ceiling(model, batch: np.ndarray, seconds: float = 6.0) -> float:
-    """The bare forward pass on an in-memory batch: what the input pipeline can at best keep up with."""
-    model.predict_on_batch(batch)
-    t0, done = time.perf_counter(), 0
-    while time.perf_counter() - t0 < seconds or done < 2 * len(batch):
+EXTRACT_BATCH = 32     # features.extract's batch, which the ceiling uses too
+CEILING_IMAGES = 128   # the ceiling's images: all of quick mode's 40, four full batches otherwise
+CEILING_PASSES = 3
+
+
+def bare_forward(model, images: np.ndarray, passes: int = CEILING_PASSES) -> float:
+    """The ceiling: images/s of the bare forward pass over `images` already in memory, in the engine's batches.
+
+    Every batch shape is run once untimed (a new shape builds its kernels), then the best of `passes` timed
+    passes is kept: a transient slowdown (another process, a shared host) can only make a pass slower, so the
+    best pass estimates what the hardware can do, and the engine, which does this work plus decoding and
+    caching, stays at or below it."""
+    batches = [np.asarray(images[s:s + EXTRACT_BATCH], dtype="float32") for s in range(0, len(images), EXTRACT_BATCH)]
+    for batch in batches:
         model.predict_on_batch(batch)
-        done += len(batch)
-    return _rate(done, time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        for batch in batches:
+            model.predict_on_batch(batch)
+        best = min(best, time.perf_counter() - t0)
+    return _rate(sum(len(b) for b in batches), best)
 
 
 def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights: str, policy: str,
@@ -230,8 +244,10 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
     os.environ["TUNELAB_HOME"] = str(tmp / "home")  # a cold cache: nothing from earlier runs is reused
     try:
         folder, paths, labels = _subset(root, "train", n, tmp / "ref")
-        result = {"machine": {"cpus": os.cpu_count(), "policy": policy, "reason": precision.detect()[1]},
+        result = {"machine": {**precision.host(), "policy": policy, "reason": precision.detect()[1]},
                   "data": str(root), "weights": Path(weights).name, "image_size": SIZE, "quick": quick}
+        host = result["machine"]
+        log(f"host: {host['cpu']}, {host['kind']} ({' '.join(host['isa'])}), {host['cores']} cores")
         log(f"data {root}, VGG16 weights {Path(weights).name}, {len(paths)} images at {SIZE} px, engine precision "
             f"{policy}")
         ref = reference_extraction(folder, weights, len(paths))
@@ -246,7 +262,8 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
                                        "speedup": round(eng["first_s"] / max(eng["repeat_s"], 1e-6), 1)}
         fe = result["feature_extraction"]
         log(f"feature extraction: reference {fe['reference_images_per_s']} img/s, engine {fe['engine_images_per_s']} "
-            f"img/s ({fe['speedup']}x); bare forward {fe['ceiling_images_per_s']} img/s, engine at "
+            f"img/s ({fe['speedup']}x); bare forward (best of {CEILING_PASSES} passes over "
+            f"{min(len(paths), CEILING_IMAGES)} images in memory) {fe['ceiling_images_per_s']} img/s, engine at "
             f"{fe['engine_fraction_of_ceiling']:.0%} of it")
         rep = result["repeat_extraction"]
         log(f"repeated feature extraction: first {rep['first_s']} s, repeat {rep['repeat_s']} s ({rep['speedup']}x)")
