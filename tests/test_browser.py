@@ -8,6 +8,7 @@ Slow (about a minute and a half on two cores): deselect with `-m "not slow"`.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -207,10 +209,59 @@ def choose(pg, label: str, option: str) -> None:
     pg.get_by_role("option", name=option, exact=True).click()
 
 
-def go(pg, title: str) -> None:
-    """Open a page from the sidebar navigation, as a user would (same session)."""
+PAGE_TIMES: dict[str, float] = {}  # page -> seconds from the click until it was rendered and idle
+SLOW_PAGE_S = 30.0                   # a page slower than this is reported (a finding, measured, not a failure)
+HUNG_S = 600.0                       # the app still running after this long is hung: fail
+
+
+def app_running(pg) -> bool:
+    """Streamlit's own "running" indicator: the script (or a fragment) is executing."""
+    return pg.locator('[data-testid="stStatusWidget"]').count() > 0
+
+
+def wait_rendered(pg, condition, what: str, idle_grace: float = 30.0, quiet: float = 1.0) -> float:
+    """Wait until `condition()` holds and the app has been idle for `quiet` seconds, following the app's state
+    rather than a fixed budget: while Streamlit says it is running, keep waiting (up to HUNG_S); once it has
+    been idle for `idle_grace` seconds without `condition()`, fail. Returns the seconds until it was done."""
+    t0 = time.time()
+    idle_since = None
+    while True:
+        assert_no_exception(pg)
+        running = app_running(pg)
+        now = time.time()
+        idle_since = None if running else (idle_since or now)
+        if idle_since is not None and now - idle_since >= quiet and condition():
+            return idle_since - t0
+        if idle_since is not None and now - idle_since > idle_grace:
+            raise AssertionError(f"the app was idle for {idle_grace:.0f} s but {what} never appeared")
+        if now - t0 > HUNG_S:
+            raise AssertionError(f"the app was still running after {HUNG_S:.0f} s waiting for {what}: hung")
+        pg.wait_for_timeout(250)
+
+
+def go(pg, title: str, heading: str | None = None) -> float:
+    """Open a page from the sidebar navigation, as a user would (same session); wait until it has rendered
+    (its `heading`, default `title`) and finished running. Records and returns how long that took."""
     pg.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
-    pg.get_by_role("heading", name=re.compile(title)).first.wait_for()
+    wanted = pg.get_by_role("heading", name=re.compile(heading or title))
+    seconds = wait_rendered(pg, lambda: wanted.count() > 0, f"the {title} page's heading")
+    PAGE_TIMES[title] = round(seconds, 1)
+    if seconds > SLOW_PAGE_S:
+        warnings.warn(f"the {title} page took {seconds:.0f} s to render after navigation (over {SLOW_PAGE_S:.0f} s)")
+    return seconds
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_page_times(request):
+    """Write how long each page took to render to test-artifacts/page_times-<module>.json and print it."""
+    PAGE_TIMES.clear()
+    yield
+    if PAGE_TIMES:
+        out = ROOT / "test-artifacts"
+        out.mkdir(exist_ok=True)
+        (out / f"page_times-{request.module.__name__.rsplit('.', 1)[-1]}.json").write_text(
+            json.dumps(PAGE_TIMES, indent=2))
+        print("\npage render times after navigation (s): " + ", ".join(f"{k} {v}" for k, v in PAGE_TIMES.items()))
 
 
 def screenshot(pg, name: str) -> None:
@@ -230,9 +281,8 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
 
     # 1. Home: the demo data is generated on first use, then counted.
     pg.goto(server)
-    pg.get_by_role("heading", name="Dataset in use").wait_for(timeout=60_000)
-    wait_for(pg, lambda: (metric(pg, "train") or "").endswith("images"), "the dataset's counts", timeout=150)
-    wait_idle(pg, timeout=60)
+    PAGE_TIMES["Home (generates the demo data)"] = round(wait_rendered(
+        pg, lambda: (metric(pg, "train") or "").endswith("images"), "the dataset's counts"), 1)
     assert metric(pg, "train") == "1,000 images" and metric(pg, "validation") == "500 images"
     assert "built-in demo data" in pg.locator('[data-testid="stMain"]').inner_text()
     assert_no_exception(pg)
@@ -317,9 +367,7 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
     assert_no_exception(pg)
 
     # 5. Compare: the run is listed (the table is a canvas: read the DOM widgets that name runs).
-    go(pg, "Compare")
-    pg.get_by_role("heading", name="Manage a run").wait_for(timeout=60_000)
-    wait_idle(pg)
+    go(pg, "Compare", heading="Manage a run")
     managed = pg.get_by_role("combobox", name="Run", exact=True).input_value()
     assert run_id in managed and "scratch" in managed, managed
     assert re.search(r"· (stopped|finished) ·", managed), managed
@@ -346,6 +394,7 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
                                            ("Model", "Model"), ("Train", "Train"), ("Compare", "Compare runs")])
 def test_every_page_opens_by_url_without_an_exception(server, page, path, heading):
     page.goto(f"{server}/{path}")
-    page.get_by_role("heading", name=re.compile(heading)).first.wait_for(timeout=60_000)
-    wait_idle(page, timeout=150)
+    wanted = page.get_by_role("heading", name=re.compile(heading))
+    PAGE_TIMES[f"{heading} (opened by URL)"] = round(wait_rendered(page, lambda: wanted.count() > 0,
+                                                                   f"the {heading} heading"), 1)
     assert_no_exception(page)

@@ -12,8 +12,8 @@ import shutil
 
 import pytest
 
-from tests.test_browser import (CHROMIUM, SCREENSHOTS, VIEWPORT, assert_no_exception, browser, page,  # noqa: F401
-                                server, wait_for, wait_idle)
+from tests.test_browser import (CHROMIUM, SCREENSHOTS, VIEWPORT, assert_no_exception, browser, go,  # noqa: F401
+                                page, report_page_times, server, wait_for, wait_idle, wait_rendered)
 
 pytestmark = [
     pytest.mark.slow,
@@ -66,13 +66,9 @@ def test_inspect_and_ladder_pages_render(server, page):
     # Enter by the home page, as a user would: a fresh server's first session opened on a sub-page's URL gets
     # Streamlit's old file-name navigation ("app", ...) in the sidebar instead of the app's st.navigation.
     pg.goto(server)
-    pg.get_by_role("heading", name="Dataset in use").wait_for(timeout=60_000)
-    wait_idle(pg, timeout=60)
-    pg.locator('[data-testid="stSidebarNav"] a', has_text="Inspect").click()
-    pg.get_by_role("heading", name="Inspect a trained model").wait_for(timeout=60_000)
-    wait_for(pg, lambda: pg.get_by_role("heading", name="Compare with another run").count(),
-             "the whole Inspect page (loads TensorFlow and the model)", timeout=180, poll=1.0)
-    wait_idle(pg, timeout=120)
+    home = pg.get_by_role("heading", name="Dataset in use")
+    wait_rendered(pg, lambda: home.count() > 0, "the home page")
+    go(pg, "Inspect", heading="Compare with another run")  # the whole page: loads TensorFlow and the model
     assert_no_exception(pg)
     run_box = pg.get_by_role("combobox", name="Run", exact=True).input_value()
     assert "tiny feature extraction" in run_box, run_box  # the newest run: VGG16 base nested in the model
@@ -97,11 +93,9 @@ def test_inspect_and_ladder_pages_render(server, page):
     wait_for(pg, lambda: pg.evaluate("getComputedStyle(document.documentElement).fontSize") == "20px",
              "presentation mode's larger fonts")
     wait_idle(pg)
-    pg.locator('[data-testid="stSidebarNav"] a', has_text="Ladder").click()
-    pg.get_by_role("heading", name="The lecture's ladder").wait_for()
-    wait_for(pg, lambda: pg.locator(".js-plotly-plot").filter(has_text="book (ImageNet VGG16)").count(),
-             "the ladder chart", timeout=120)
-    wait_idle(pg, timeout=120)
+    go(pg, "Ladder", heading="The lecture's ladder")
+    ladder_chart = pg.locator(".js-plotly-plot").filter(has_text="book (ImageNet VGG16)")
+    wait_rendered(pg, lambda: ladder_chart.count() > 0, "the ladder chart")
     assert pg.evaluate("getComputedStyle(document.documentElement).fontSize") == "20px"
     assert pg.get_by_role("switch", name="Presentation mode").is_checked()
     pg.get_by_text("Presentation mode").click()
