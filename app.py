@@ -105,7 +105,8 @@ def home() -> None:
     c2.metric("Keras", env["keras"])
     c3.metric("Device", env["device"])
     c4.metric("Precision (auto)", env["auto_precision"].replace("mixed_", ""),
-              help="bfloat16 runs about 5x faster than float32 on CPUs with AMX or AVX512-BF16. Instructions found: "
+              help="CPUs with AMX or AVX512-BF16 compute bfloat16 natively, much faster than float32 (`python -m core "
+                   "bench` measures by how much on this machine); elsewhere float32 is faster. Instructions found: "
                    + (", ".join(env["bf16_instructions"]) or "none"))
 
     st.subheader("Pretrained weights")

@@ -165,7 +165,7 @@ def cmd_prefetch(a):
 
 def cmd_bench(a):
     from core.tools import bench
-    bench.main(a.data, a.weights, a.quick, a.json)
+    bench.main(a.data, a.weights, a.quick, a.json, a.markdown)
 
 
 def cmd_worker(a):
@@ -235,6 +235,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="default: ../shared/data/cats_vs_dogs_small if present, else the demo data")
     s.add_argument("--weights", help="VGG16 weights (default: ../shared's VGG16-HED file if present, else none)")
     s.add_argument("--quick", action="store_true", help="small samples, about a minute")
+    s.add_argument("--markdown", metavar="PATH", help="also write the results as a Markdown page (docs/benchmarks.md)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_bench)
 

@@ -80,16 +80,16 @@ if pending:
 
 with st.expander("Why each step helps (and the numbers to expect)"):
     st.markdown(
-        "1. **From scratch** (book: ~0.72): 2000 images are too few for 3.5M parameters; training accuracy reaches "
+        f"1. **From scratch** (book: {ladder.book_text('scratch')}): 2000 images are too few for 3.5M parameters; training accuracy reaches "
         "1.0 while validation stalls: overfitting.\n"
-        "2. **+ augmentation and dropout** (~0.84): random transformations show new variants of each photo; dropout "
+        f"2. **+ augmentation and dropout** (book: {ladder.book_text('scratch_aug')}): random transformations show new variants of each photo; dropout "
         "stops units from co-adapting. Overfitting comes much later.\n"
-        "3. **Feature extraction** (~0.90): VGG16's convolutional base, trained on 1.4M ImageNet images, already "
+        f"3. **Feature extraction** (book: {ladder.book_text('feature_extraction')}): VGG16's convolutional base, trained on 1.4M ImageNet images, already "
         "knows edges, textures and animal parts; only a small classifier is trained on its outputs. Fast, but "
         "without augmentation it overfits quickly.\n"
-        "4. **Feature extraction + augmentation** (~0.96): the frozen base inside the model sees augmented "
+        f"4. **Feature extraction + augmentation** (book: {ladder.book_text('feature_extraction_aug')}): the frozen base inside the model sees augmented "
         "images every epoch; slow on a CPU, clearly better.\n"
-        "5. **Fine-tuning** (~0.97): unfreeze the top block and train on with a tiny learning rate, adapting the "
+        f"5. **Fine-tuning** (book: {ladder.book_text('fine_tune')}): unfreeze the top block and train on with a tiny learning rate, adapting the "
         "most specialised features to cats and dogs.\n\n"
         "Smaller images, fewer epochs, other data or weights that are not ImageNet give lower numbers: the ladder "
         "states which weights each run used, and hatched bars mark runs whose weights are not ImageNet.")
@@ -134,6 +134,7 @@ if submitted:
     except (ValueError, DataError) as exc:
         st.error(str(exc))
 
-st.caption("Book figures: " + ", ".join(f"{short} {ladder.BOOK[r]:.2f}" for r, short in ladder.STEPS)
+st.caption("Book figures (Deep Learning with Python, 1st edition, ch. 5): "
+           + ", ".join(f"{short} {ladder.book_text(r)}" for r, short in ladder.STEPS)
            + f" — best validation accuracy, {ladder.BOOK_CONDITIONS}. This lab's best validation accuracy: "
            + ", ".join(f"{s['short']} {fmt_acc(s['val_acc'])}" for s in steps) + ".")

@@ -7,8 +7,9 @@ from tests.conftest import cli
 
 
 @pytest.mark.slow
-def test_quick_benchmark_reports_every_figure(home):
-    result = json.loads(cli("bench", "--quick", "--json", home=home, timeout=900).stdout)
+def test_quick_benchmark_reports_every_figure(home, tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    result = json.loads(cli("bench", "--quick", "--json", "--markdown", doc, home=home, timeout=900).stdout)
     fe = result["feature_extraction"]
     for key in ("reference_images_per_s", "engine_images_per_s", "ceiling_images_per_s"):
         assert fe[key] > 0
@@ -21,3 +22,12 @@ def test_quick_benchmark_reports_every_figure(home):
     assert result["preview_ms_9_copies"] > 0
     assert all(v > 0 for v in result["peak_memory_mb"].values()) and len(result["peak_memory_mb"]) == 2
     assert not (home / "cache").exists()  # the benchmark works in its own temporary home
+    # the Markdown page is written from this result: its host and its figures
+    text = doc.read_text()
+    machine = result["machine"]
+    assert machine["kind"] in ("AMX", "AVX512-BF16", "AVX-512", "AVX2-only", "other") and machine["cores"] > 0
+    assert f"**{machine['kind']}**" in text and machine["cpu"] in text and "--markdown" in text
+    for figure in (fe["reference_images_per_s"], fe["engine_images_per_s"], fe["ceiling_images_per_s"],
+                   ft["reference_s_per_epoch"], ft["engine_s_per_epoch"], result["preview_ms_9_copies"],
+                   *accuracies.values(), *result["peak_memory_mb"].values()):
+        assert f"{figure}" in text, figure

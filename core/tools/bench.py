@@ -257,7 +257,7 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
             "speedup": round(eng["images_per_s"] / ref["images_per_s"], 2),
             "ceiling_images_per_s": eng["ceiling_images_per_s"],
             "engine_fraction_of_ceiling": round(eng["images_per_s"] / eng["ceiling_images_per_s"], 3),
-            "engine_decode_s": eng["decode_s"]}
+            "engine_decode_s": eng["decode_s"], "images": len(paths)}
         result["repeat_extraction"] = {"first_s": eng["first_s"], "repeat_s": eng["repeat_s"],
                                        "speedup": round(eng["first_s"] / max(eng["repeat_s"], 1e-6), 1)}
         fe = result["feature_extraction"]
@@ -292,11 +292,18 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main(data=None, weights=None, quick=False, as_json=False) -> None:
-    if not as_json:
-        run(data, weights, quick, log=lambda m: print(m, flush=True))
-        return
+def main(data=None, weights=None, quick=False, as_json=False, markdown_path=None) -> None:
     import contextlib
-    with contextlib.redirect_stdout(sys.stderr):  # Keras prints "Found N images..." to stdout
-        result = run(data, weights, quick, log=lambda *a: None)
-    print(json.dumps(result, indent=2))
+    t0 = time.time()
+    if as_json:
+        with contextlib.redirect_stdout(sys.stderr):  # Keras prints "Found N images..." to stdout
+            result = run(data, weights, quick, log=lambda *a: None)
+        print(json.dumps(result, indent=2))
+    else:
+        result = run(data, weights, quick, log=lambda m: print(m, flush=True))
+    if markdown_path:
+        from core.tools.bench_doc import markdown
+        command = "python -m core bench" + (" --quick" if quick else "") + (f" --data {data}" if data else "") \
+            + (f" --weights {weights}" if weights else "") + f" --markdown {markdown_path}"
+        Path(markdown_path).write_text(markdown(result, command, time.time() - t0))
+        print(f"wrote {markdown_path}", file=sys.stderr if as_json else sys.stdout)
