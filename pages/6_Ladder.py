@@ -126,8 +126,8 @@ elif weights == "none":
 
 if submitted:
     try:
-        specs = [s for s in ladder.ladder_specs(int(epochs), int(size), settings.load()["data"], backbone, weights)
-                 if s.recipe in chosen]
+        specs = ladder.ladder_specs(int(epochs), int(size), settings.load()["data"], backbone, weights,
+                                    recipes=chosen, confine=True)
         ids = ladder.queue(specs)
         st.toast(f"Queued {len(ids)} ladder runs.")
         st.rerun()

@@ -84,6 +84,17 @@ def test_ladder_specs_and_queue(home, monkeypatch):
         ladder.ladder_specs(image_size=40)  # too small for the from-scratch CNN
 
 
+def test_the_ladder_builds_its_runs_like_every_run_path_rules_included(home, tmp_path, monkeypatch):
+    from tests.conftest import make_folder
+    data = make_folder(tmp_path / "outside" / "data", {"train": 3, "validation": 2})
+    monkeypatch.setenv("TUNELAB_DATA_ROOTS", str(tmp_path / "allowed"))
+    with pytest.raises(ValueError, match="TUNELAB_DATA_ROOTS"):
+        ladder.ladder_specs(epochs=1, image_size=48, data=str(data), weights="none", recipes=["scratch"],
+                            confine=True)
+    specs = ladder.ladder_specs(epochs=1, image_size=48, data=str(data), weights="none", recipes=["scratch"])
+    assert [s.recipe for s in specs] == ["scratch"] and specs[0].data == str(data.resolve())
+
+
 def test_ladder_page_shows_the_runs_warns_and_queues(lab_home, trained_lab, monkeypatch):
     fake = store.create_run(RunSpec.from_recipe("feature_extraction", weights="none", image_size=48).to_dict(),
                             "random fe", "feature_extraction", "vgg16", 30)

@@ -117,16 +117,27 @@ def warnings(steps: list[dict]) -> list[str]:
 
 
 def ladder_specs(epochs: int = 3, image_size: int = 64, data: str | None = None, backbone: str = "vgg16",
-                 weights: str = "imagenet", batch_size: int = 20, seed: int = 0) -> list[RunSpec]:
-    """The five steps as run specifications with the same small budget: `epochs` per step (fine-tuning:
-    `epochs` for the head, then `epochs` more for the top block), one image size, one dataset."""
+                 weights: str = "imagenet", batch_size: int = 20, seed: int = 0, recipes=None,
+                 confine: bool = False) -> list[RunSpec]:
+    """The steps (all five, or those of `recipes`) as checked run specifications with the same small budget:
+    `epochs` per step (fine-tuning: `epochs` for the head, then `epochs` more for the top block), one image
+    size, one dataset. Built by `build_spec` like every run (`confine=True` for the dashboard's path rules);
+    the data folder and the weights are checked once for all steps."""
+    from core.runs.specs import build_spec, check_spec
     specs = []
     for recipe, short in STEPS:
+        if recipes is not None and recipe not in recipes:
+            continue
         extra = dict(backbone=backbone, weights=weights) if RECIPES[recipe].uses_backbone else {}
         if RECIPES[recipe].fine_tunes:
             extra["fine_tune_epochs"] = epochs
-        specs.append(RunSpec.from_recipe(recipe, data=data, epochs=epochs, image_size=image_size,
-                                         batch_size=batch_size, seed=seed, name=f"ladder {short}", **extra))
+        specs.append(build_spec(recipe, dict(data=data, epochs=epochs, image_size=image_size, batch_size=batch_size,
+                                             seed=seed, name=f"ladder {short}", **extra), confine=confine, check=False))
+    if specs:
+        check_spec(specs[0])
+        on_backbone = next((s for s in specs if s.uses_backbone), None)
+        if on_backbone is not None:
+            check_spec(on_backbone, data=False)
     return specs
 
 

@@ -38,12 +38,13 @@ def build_spec(recipe: str, values: dict | None = None, *, confine: bool = False
         values["weights"] = _absolute(values["weights"], confine)
     spec = RunSpec.from_recipe(recipe, **values)
     if check:
-        _check(spec)
+        check_spec(spec)
     return spec
 
 
-def _check(spec: RunSpec) -> None:
-    if spec.data is not None:
+def check_spec(spec: RunSpec, data: bool = True) -> None:
+    """Refuse a spec that cannot work: its data folder (unless `data=False`), weights and freeze point."""
+    if data and spec.data is not None:
         from core.data.folders import scan
         scan(spec.data, spec.val_fraction, spec.test_fraction, spec.seed)  # DataError for unusable folders
     if not spec.uses_backbone:
