@@ -121,6 +121,12 @@ def rate_choices(lo: float, hi: float, current: float | None = None) -> list[flo
     return sorted(v for v in grid if lo <= v <= hi)
 
 
+def rate_text(value: float) -> str:
+    """A learning rate written exactly and short: 1e-4, 1.5e-4, 2e-5."""
+    mantissa, exponent = f"{value:e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def _augment_field():
     return field(default_factory=AugmentConfig, metadata=_param(
         "Augmentation", "ImageDataGenerator settings for training images: a preset name (none, lecture, "

@@ -398,3 +398,34 @@ def test_every_page_opens_by_url_without_an_exception(server, page, path, headin
     PAGE_TIMES[f"{heading} (opened by URL)"] = round(wait_rendered(page, lambda: wanted.count() > 0,
                                                                    f"the {heading} heading"), 1)
     assert_no_exception(page)
+
+
+def test_choosing_a_recipe_fills_the_train_form_with_its_defaults(server, page):
+    """Issue: switching recipe kept the previous recipe's epochs and learning rate, which the run then used."""
+    from core.config import RECIPES, RunSpec, rate_text
+    from core.data.augment import PRESET_TITLES
+    pg = page
+    pg.goto(server)
+    wait_rendered(pg, lambda: pg.get_by_role("heading", name="Dataset in use").count() > 0, "the home page")
+    go(pg, "Train")
+    form = pg.locator('[data-testid="stForm"]')
+    shots = ROOT / "test-artifacts" / "train-recipes"
+    shots.mkdir(parents=True, exist_ok=True)
+    for recipe, info in RECIPES.items():
+        choose(pg, "Recipe", info.title)
+        defaults = RunSpec.from_recipe(recipe)
+        epochs = form.locator('[data-testid="stNumberInput"]').filter(has_text="Epochs").first.locator("input")
+        wait_rendered(pg, lambda: epochs.count() and epochs.input_value() == str(defaults.epochs),
+                      f"{recipe}'s {defaults.epochs} epochs in the form")
+        rate = form.locator('[data-testid="stSlider"]').filter(has_text="Learning rate").first.inner_text()
+        assert rate_text(defaults.lr) in rate, (recipe, rate)
+        augment = form.get_by_role("combobox", name="Augmentation", exact=True)
+        preset = PRESET_TITLES[info.defaults["augment"]]
+        assert preset in augment.input_value() or preset in form.inner_text(), (recipe, augment.input_value())
+        if info.fine_tunes:
+            ft = form.locator('[data-testid="stNumberInput"]').filter(has_text="Fine-tuning epochs").locator("input")
+            assert ft.input_value() == str(defaults.fine_tune_epochs)
+        assert_no_exception(pg)
+        pg.set_viewport_size(SHOT_VIEWPORT)
+        pg.screenshot(path=str(shots / f"{recipe}.png"))
+        pg.set_viewport_size(VIEWPORT)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import RunSpec, number_text, rate_choices
+from core.config import RunSpec, number_text, rate_choices, rate_text
 
 
 def help_text(name: str, spec: RunSpec) -> str:
@@ -58,7 +58,7 @@ def rate(container, recipe: str, name: str, spec: RunSpec, suffix: str = "") -> 
     key = remembered(recipe, name, getattr(spec, name))
     lo, hi = spec.bounds(name)
     value = container.select_slider(_label(name, suffix), rate_choices(lo, hi, st.session_state[key]), key=key,
-                                    format_func=lambda v: f"{v:g}", help=help_text(name, spec))
+                                    format_func=rate_text, help=help_text(name, spec))
     remember(recipe, name, value)
     return float(value)
 
