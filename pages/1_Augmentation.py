@@ -7,7 +7,7 @@ from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 from core.data.folders import DataError, load_image
 from core.data.preview import augmented_copies, describe
-from pages.ui import setup
+from pages.ui import escape_md, image_upload, setup
 
 setup("Augmentation", "🎛️")
 st.title("🎛️ Augmentation")
@@ -95,20 +95,17 @@ with right:
     st.session_state.setdefault("aug_seed", 0)
     seed = c3.number_input("Seed", 0, 2**31 - 1, key="aug_seed", step=1)
     image = None
-    try:
-        if source == "Upload your own":
-            upload = c1.file_uploader("Image file", type=["jpg", "jpeg", "png", "bmp", "gif", "webp"],
-                                      key="aug_upload")
-            if upload is not None:
-                image = load_image(upload, 150)
-        else:
+    if source == "Upload your own":
+        image = image_upload("Image file", "aug_upload", 150, where=c1)
+    else:
+        try:
             root, _ = datasets.current()
             files = samples(str(root), 0)
             chosen = c1.selectbox("Training image", files, key="aug_file",
                                   format_func=lambda f: f.rsplit("/", 2)[-2] + "/" + f.rsplit("/", 1)[-1])
             image = load_image(chosen, 150)
-    except (DataError, OSError, ValueError) as exc:
-        st.error(f"Cannot read that image: {exc}")
+        except (DataError, OSError, ValueError) as exc:
+            st.error(escape_md(f"Cannot read that image: {exc}"))
     st.button("🎲 Re-roll", key="aug_reroll", help="Draw new random transformations (seed + 1)",
               on_click=lambda: st.session_state.update(aug_seed=st.session_state["aug_seed"] + 1))
     if image is not None:

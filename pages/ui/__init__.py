@@ -1,13 +1,17 @@
-"""Streamlit helpers shared by the pages (page set-up, presentation mode, charts, run pickers, formatting).
+"""Streamlit helpers shared by the pages (page set-up, presentation mode, charts, run pickers, formatting,
+the one image uploader, Markdown escaping of user text).
 
 Lives inside `pages/` as a package, so Streamlit does not list it as a page; holds no model logic.
 """
 from __future__ import annotations
 
+import re
 import time
 
+import numpy as np
 import streamlit as st
 
+from core.data.folders import UPLOAD_TYPES, decode_upload
 from core.runs import store
 
 
@@ -16,7 +20,9 @@ PRESENTATION_PARAM = "present"         # ...and the query parameter that keeps i
 PRESENTATION_CSS = """<style>
 html { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
+  font-size: 2.6rem; }
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1rem; }
 h1 { font-size: 3rem !important; }
 </style>"""
 
@@ -68,6 +74,33 @@ def chart(fig, key: str | None = None, filename: str = "chart") -> None:
     st.plotly_chart(fig, key=key, config=plotly_config(filename))
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
+
+
+def escape_md(text) -> str:
+    """`text` (a run name, a file name, an error naming them) shown literally inside Markdown: no bold, links,
+    colours (`:red[...]`), emoji codes, HTML or LaTeX. Every page escapes user text it puts into Markdown."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the image…")
+def _decoded(file_id: str, name: str, size: int, _data: bytes) -> tuple[np.ndarray | None, str | None]:
+    return decode_upload(name, _data, size)
+
+
+def image_upload(label: str, key: str, size: int, where=None) -> np.ndarray | None:
+    """The pages' one image uploader: an RGB (size, size, 3) array, or None (nothing uploaded, or an unusable
+    file, which is then explained in one sentence naming the file; never a traceback or the upload's internals)."""
+    where = where or st
+    upload = where.file_uploader(label, type=UPLOAD_TYPES, key=key)
+    if upload is None:
+        return None
+    image, error = _decoded(upload.file_id, upload.name, size, upload.getvalue())
+    if error:
+        where.error(escape_md(error))
+    return image
+
+
 def fmt_acc(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -112,5 +145,5 @@ def all_runs() -> list[dict]:
     return runner.runs()
 
 
-__all__ = ["setup", "presentation", "plotly_config", "chart", "fmt_acc", "fmt_duration", "fmt_time", "run_label",
-           "pick_run", "all_runs", "store"]
+__all__ = ["setup", "presentation", "plotly_config", "chart", "escape_md", "image_upload", "fmt_acc", "fmt_duration",
+           "fmt_time", "run_label", "pick_run", "all_runs", "store"]
