@@ -9,7 +9,7 @@ from core.data import datasets, prefetch
 from core.models import environment
 from core.config import BACKBONES
 from core.data.folders import DataError, scan
-from pages.ui import setup
+from pages.ui import current_dataset, escape_md, setup
 
 
 @st.cache_data(ttl=30, show_spinner="Checking the dataset…")
@@ -40,8 +40,8 @@ def home() -> None:
         "6. **Ladder**: replay the lecture's five steps and set them beside the book's published accuracies.")
 
     st.header("Dataset in use")
-    root, label = datasets.current()
     try:
+        root, label = current_dataset()
         report = dataset_report(str(root))
         counts = report["counts"]
         st.markdown(f"**{label}** — `{root}`")
@@ -53,8 +53,8 @@ def home() -> None:
         if report["skipped"]:
             with st.expander(f"{len(report['skipped'])} files skipped"):
                 st.dataframe(report["skipped"], hide_index=True)
-    except (DataError, RuntimeError) as exc:
-        st.error(str(exc))
+    except (DataError, RuntimeError, OSError) as exc:
+        st.error(escape_md(str(exc)))
 
     with st.expander("Change the dataset"):
         source = st.radio("Source", ["Built-in demo data", "A folder on this machine", "Upload a zip of class folders"],

@@ -7,7 +7,7 @@ from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 from core.data.folders import DataError, load_image
 from core.data.preview import augmented_copies, describe
-from pages.ui import escape_md, image_upload, setup
+from pages.ui import current_dataset, escape_md, image_upload, setup
 
 setup("Augmentation", "🎛️")
 st.title("🎛️ Augmentation")
@@ -99,7 +99,7 @@ with right:
         image = image_upload("Image file", "aug_upload", 150, where=c1)
     else:
         try:
-            root, _ = datasets.current()
+            root, _ = current_dataset()
             files = samples(str(root), 0)
             chosen = c1.selectbox("Training image", files, key="aug_file",
                                   format_func=lambda f: f.rsplit("/", 2)[-2] + "/" + f.rsplit("/", 1)[-1])

@@ -59,3 +59,21 @@ def test_imagenet_weights_an_offline_machine_cannot_get_are_refused_with_the_rea
     at.button(key="model_use").click().run()
     assert "Not saved: ImageNet weights for VGG16 are not on this machine" in errors(at)
     assert settings.load()["model"]["weights"] == "none"
+
+
+def test_a_first_visit_shows_progress_while_the_demo_data_is_generated(home, monkeypatch):
+    """Issue 10, defect 6: the Home page says what it is doing instead of showing nothing for 25 s."""
+    from streamlit.delta_generator import DeltaGenerator
+    shown_progress, progress = [], DeltaGenerator.progress
+
+    def recording(self, value, text=None):
+        shown_progress.append((value, text))
+        return progress(self, value, text=text)
+
+    monkeypatch.setattr(DeltaGenerator, "progress", recording)
+    monkeypatch.setattr("core.data.demo.DEMO_COUNTS", {"train": 3, "validation": 2, "test": 1})
+    at = run_page("app.py")
+    assert {m.label: m.value for m in at.metric}["train"] == "6 images"
+    assert shown_progress and shown_progress[-1][0] == 1.0
+    assert all("demo data" in text for _, text in shown_progress)
+    assert not at.get("progress")  # gone once the data is there

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from core.data import datasets
 from core.data.folders import UPLOAD_TYPES, decode_upload
 from core.runs import store
 
@@ -101,6 +103,16 @@ def image_upload(label: str, key: str, size: int, where=None) -> np.ndarray | No
     return image
 
 
+def current_dataset() -> tuple[Path, str]:
+    """`datasets.current()` for a page: while the demo data is generated on first use (by this page, or another
+    page, tab or run at the same time), a progress bar says so instead of a silent, empty page."""
+    slot = st.empty()
+    try:
+        return datasets.current(progress=lambda fraction, text: slot.progress(fraction, text=text))
+    finally:
+        slot.empty()
+
+
 def fmt_acc(value) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -145,5 +157,5 @@ def all_runs() -> list[dict]:
     return runner.runs()
 
 
-__all__ = ["setup", "presentation", "plotly_config", "chart", "escape_md", "image_upload", "fmt_acc", "fmt_duration",
-           "fmt_time", "run_label", "pick_run", "all_runs", "store"]
+__all__ = ["setup", "presentation", "plotly_config", "chart", "escape_md", "image_upload", "current_dataset", "fmt_acc",
+           "fmt_duration", "fmt_time", "run_label", "pick_run", "all_runs", "store"]
