@@ -59,10 +59,25 @@ def presentation() -> bool:
     return bool(st.session_state.get(PRESENTATION, False))
 
 
+MODEBAR_HEIGHT = 60  # px kept free above a chart's titles for plotly's toolbar (the modebar)
+
+
 def plotly_config(filename: str = "chart") -> dict:
-    """The plotly modebar settings of every chart: "Download plot as a PNG" at twice the size, no logo."""
+    """The plotly modebar settings of every chart: "Download plot as a PNG" at twice the size, zoom, pan and
+    reset (the buttons a lesson uses), no logo."""
     return {"displaylogo": False, "displayModeBar": True,
+            "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
             "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+
+
+def clear_of_modebar(fig):
+    """Make room above a figure's title and subplot titles, so the modebar (drawn in the figure's top corner)
+    never covers them; figures without titles keep their margins."""
+    titled = bool(fig.layout.title.text) or any(
+        a.yref == "paper" and (a.y or 0) >= 1 for a in fig.layout.annotations)
+    if titled and (fig.layout.margin.t or 0) < MODEBAR_HEIGHT:
+        fig.update_layout(margin_t=MODEBAR_HEIGHT)
+    return fig
 
 
 def chart(fig, key: str | None = None, filename: str = "chart") -> None:
@@ -73,7 +88,7 @@ def chart(fig, key: str | None = None, filename: str = "chart") -> None:
         fig.update_xaxes(tickfont_size=16, title_font_size=18)
         fig.update_yaxes(tickfont_size=16, title_font_size=18)
         fig.update_annotations(font_size=18)
-    st.plotly_chart(fig, key=key, config=plotly_config(filename))
+    st.plotly_chart(clear_of_modebar(fig), key=key, config=plotly_config(filename))
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
@@ -147,8 +162,13 @@ def pick_run(runs: list[dict], key: str, label: str = "Run", default_id: str | N
     if st.session_state.get(key) not in ids:
         st.session_state[key] = default_id if default_id in ids else ids[0]
     by_id = {r["id"]: r for r in runs}
-    chosen = st.selectbox(label, ids, key=key, format_func=lambda i: run_label(by_id[i]) if with_status else
-                          f"{by_id[i]['name']} · {i}")
+    labels = {i: run_label(by_id[i]) if with_status else f"{by_id[i]['name']} · {i}" for i in ids}
+    # The browser keeps showing the label it was sent with the selection. When the chosen run's label changes
+    # (renamed, or its status moved on), set the selection again so that the new label is sent at once.
+    if st.session_state.get(f"{key}__label") not in (None, labels[st.session_state[key]]):
+        st.session_state[key] = st.session_state[key]
+    chosen = st.selectbox(label, ids, key=key, format_func=labels.get)
+    st.session_state[f"{key}__label"] = labels[chosen]
     return by_id[chosen]
 
 
@@ -157,5 +177,5 @@ def all_runs() -> list[dict]:
     return runner.runs()
 
 
-__all__ = ["setup", "presentation", "plotly_config", "chart", "escape_md", "image_upload", "current_dataset", "fmt_acc",
+__all__ = ["setup", "presentation", "plotly_config", "clear_of_modebar", "chart", "escape_md", "image_upload", "current_dataset", "fmt_acc",
            "fmt_duration", "fmt_time", "run_label", "pick_run", "all_runs", "store"]
