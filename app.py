@@ -44,7 +44,7 @@ def home() -> None:
         root, label = current_dataset()
         report = dataset_report(str(root))
         counts = report["counts"]
-        st.markdown(f"**{label}** — `{root}`")
+        st.markdown(f"**{escape_md(label)}** — `{root}`")
         cols = st.columns(len(counts) + 1)
         for col, (split, per_class) in zip(cols, counts.items()):
             col.metric(split, f"{sum(per_class.values()):,} images",
@@ -74,10 +74,10 @@ def home() -> None:
             if st.button("Use this folder", key="use_folder", disabled=not path):
                 try:
                     ds = datasets.use_folder(path)
-                    st.success(f"Using {path}: classes {', '.join(ds.classes)}.")
+                    st.success(escape_md(f"Using {path}: classes {', '.join(ds.classes)}."))
                     st.rerun()
                 except (DataError, RuntimeError) as exc:
-                    st.error(str(exc))
+                    st.error(escape_md(exc))
         else:
             upload = st.file_uploader("Zip of class folders", type=["zip"], key="data_zip")
             if upload is not None and st.button("Unpack and use", key="use_zip"):
@@ -86,7 +86,7 @@ def home() -> None:
                     datasets.use_folder(str(folder))
                     st.rerun()
                 except (DataError, RuntimeError) as exc:
-                    st.error(str(exc))
+                    st.error(escape_md(exc))
         if st.button("Download the standard cats-vs-dogs subset (online only, ~68 MB)", key="use_download"):
             try:
                 with st.spinner("Downloading…"):
@@ -94,7 +94,7 @@ def home() -> None:
                 datasets.use_folder(str(folder))
                 st.rerun()
             except (prefetch.OfflineError, DataError, RuntimeError, ValueError) as exc:
-                st.error(str(exc))
+                st.error(escape_md(exc))
         st.caption("The standard subset has 2000 training and 1000 validation images; `python -m core prefetch` "
                    "does the same from a terminal.")
 

@@ -78,7 +78,7 @@ with left:
     try:
         cfg = AugmentConfig(**values).validate()
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(escape_md(exc))
         st.stop()
     if 0 < cfg.shear_range < 2:
         st.info(f"Shear is in degrees: {cfg.shear_range}° barely moves a pixel. The lecture's `shear_range=0.2` "
@@ -134,7 +134,7 @@ with u2:
     name = st.text_input("Save as preset", key="aug_preset_name", placeholder="my preset")
     if st.button("Save preset", key="aug_save", disabled=not name):
         settings.save_preset(name, cfg)
-        st.success(f"Saved preset “{name}”.")
+        st.success(f"Saved preset “{escape_md(name)}”.")
 
 tab1, tab2, tab3 = st.tabs(["ImageDataGenerator code", "Keras preprocessing layers", "JSON"])
 with tab1:

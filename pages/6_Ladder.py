@@ -12,7 +12,7 @@ from core.models import environment
 from core.runs import store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE
 from core.data.folders import DataError
-from pages.ui import all_runs, chart, fmt_acc, setup
+from pages.ui import all_runs, chart, escape_md, fmt_acc, setup
 
 setup("Ladder", "🪜")
 st.title("🪜 The lecture's ladder")
@@ -48,7 +48,7 @@ if with_test:
             model_stamp = (store.run_dir(s["run_id"]) / "best.keras").stat().st_mtime
             test_acc[s["run_id"]] = test_accuracy(s["run_id"], model_stamp)
         except (DataError, FileNotFoundError, OSError, ValueError) as exc:
-            st.caption(f"No test accuracy for {s['name']}: {exc}")
+            st.caption(escape_md(f"No test accuracy for {s['name']}: {exc}"))
 
 chart(charts.ladder_figure(steps, ladder.BOOK_LABEL, test_acc), key="ladder_chart", filename="ladder")
 for warning in ladder.warnings(steps):
@@ -74,7 +74,7 @@ if pending:
         rows = [store.get_run(i) for i in ids]
         if any(r is None or r["status"] not in store.ACTIVE for r in rows):
             st.rerun()  # a step finished (or failed): redraw the ladder
-        st.info("In progress: " + " · ".join(f"{r['name']} ({r['status']}, {r['epochs_done']}/{r['epochs_total']} "
+        st.info("In progress: " + " · ".join(f"{escape_md(r['name'])} ({r['status']}, {r['epochs_done']}/{r['epochs_total']} "
                                              f"epochs)" for r in rows))
     watch(pending)
 
@@ -132,7 +132,7 @@ if submitted:
         st.toast(f"Queued {len(ids)} ladder runs.")
         st.rerun()
     except (ValueError, DataError) as exc:
-        st.error(str(exc))
+        st.error(escape_md(exc))
 
 st.caption("Book figures: " + ", ".join(f"{short} {ladder.BOOK[r]:.2f}" for r, short in ladder.STEPS)
            + f" — best validation accuracy, {ladder.BOOK_CONDITIONS}. This lab's best validation accuracy: "

@@ -77,3 +77,36 @@ def test_a_first_visit_shows_progress_while_the_demo_data_is_generated(home, mon
     assert shown_progress and shown_progress[-1][0] == 1.0
     assert all("demo data" in text for _, text in shown_progress)
     assert not at.get("progress")  # gone once the data is there
+
+
+def _finished_run(name: str, status: str = "finished", error: str | None = None) -> str:
+    from core.config import RunSpec
+    run_id = store.create_run(RunSpec.from_recipe("scratch", epochs=1).to_dict(), name, "scratch", None, 1)
+    store.record_epoch(run_id, 1, "head", {"loss": 0.7, "accuracy": 0.5, "val_loss": 0.7, "val_accuracy": 0.5})
+    store.set_status(run_id, status, error)
+    return run_id
+
+
+HOSTILE = "**big** [click](http://example.com) :red[alarm] <b>x</b> $x$"
+
+
+def test_run_names_are_shown_literally_in_messages_not_as_markdown(small_home):
+    """In a shared class lab a run name must not turn into bold text, links, colours or HTML (issue 10)."""
+    failed = _finished_run(HOSTILE, "failed", "no images found")
+    at = run_page("pages/4_Compare.py")
+    message = next(e.value for e in at.error if "no images found" in e.value and failed in e.value)
+    assert "**big**" not in message and "[click](" not in message and ":red[" not in message
+    assert shown(message).startswith(f"**{HOSTILE}**")  # the page's own bold, around the literal name
+    at.text_input(key=f"compare_name_{failed}").set_value(HOSTILE + " 2").run()
+    at.button(key=f"compare_rename_{failed}").click().run()
+    flash = at.success[0].value
+    assert "**big**" not in flash and shown(flash) == f"Renamed run {failed} to “{HOSTILE} 2”."
+
+
+def test_renaming_a_run_sends_its_new_name_to_the_run_picker_at_once(small_home):
+    run_id = _finished_run("old name")
+    at = run_page("pages/4_Compare.py")
+    at.text_input(key=f"compare_name_{run_id}").set_value("new name").run()
+    at.button(key=f"compare_rename_{run_id}").click().run()
+    picker = at.selectbox(key="compare_manage_run")
+    assert picker.proto.set_value and picker.proto.raw_value == f"new name · finished · {run_id}"
