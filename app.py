@@ -68,7 +68,7 @@ def home() -> None:
         elif source == "A folder on this machine":
             st.caption("One subfolder per class (cats/, dogs/, …), either directly or inside train/, validation/ and "
                        "optionally test/. Unsplit folders get a seeded 70/20/10 split.")
-            path = st.text_input("Folder path", key="data_path", placeholder="/home/me/data/cats_vs_dogs_small")
+            path = st.text_input("Folder path", key="data_path", placeholder="/home/me/data/cats_vs_dogs_small").strip()
             st.caption("Folders the lab may read: " + ", ".join(f"`{r}`" for r in datasets.allowed_roots())
                        + " (set TUNELAB_DATA_ROOTS before starting the lab to allow others).")
             if st.button("Use this folder", key="use_folder", disabled=not path):

@@ -110,3 +110,27 @@ def test_renaming_a_run_sends_its_new_name_to_the_run_picker_at_once(small_home)
     at.button(key=f"compare_rename_{run_id}").click().run()
     picker = at.selectbox(key="compare_manage_run")
     assert picker.proto.set_value and picker.proto.raw_value == f"new name · finished · {run_id}"
+
+
+def _folder_box(at: AppTest, path: str) -> AppTest:
+    at.radio(key="data_source").set_value("A folder on this machine").run()
+    return at.text_input(key="data_path").input(path).run()
+
+
+def test_home_folder_box_whitespace_disables_the_button(small_home):
+    at = _folder_box(run_page("app.py"), "   ")
+    assert at.button(key="use_folder").disabled
+
+
+def test_home_folder_box_says_a_missing_folder_does_not_exist_wherever_it_is(small_home):
+    at = _folder_box(run_page("app.py"), "/no/such/folder")  # outside the allowed folders too
+    at.button(key="use_folder").click().run()
+    assert "The folder /no/such/folder does not exist" in errors(at) and "outside" not in errors(at)
+
+
+def test_home_folder_box_points_from_a_parent_folder_to_the_split_dataset_inside(small_home, tmp_path):
+    make_folder(tmp_path / "parent" / "cats_vs_dogs_small", {"train": 3, "validation": 2})
+    at = _folder_box(run_page("app.py"), f"  {tmp_path / 'parent'} ")
+    at.button(key="use_folder").click().run()
+    assert f"{tmp_path / 'parent' / 'cats_vs_dogs_small'} holds a split dataset" in errors(at)
+    assert "use that folder" in errors(at)

@@ -67,6 +67,9 @@ def use_folder(path: str | None) -> Dataset | None:
     if path is None:
         settings.update(data=None)
         return None
+    if not Path(path).expanduser().exists():  # say so, rather than "outside the folders" for a typo
+        raise DataError(f"The folder {path} does not exist: check the path (a folder with one subfolder per class, "
+                        f"or with train/ and validation/).")
     real = check_allowed(path)
     ds = scan(real)
     settings.update(data=str(real))

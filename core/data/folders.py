@@ -245,6 +245,15 @@ def _keep_classes(classes: list[str], files: dict, presplit: bool, class_root: P
     return [classes[i] for i in kept], files
 
 
+def _dataset_inside(root: Path) -> Path | None:
+    """The first subfolder of `root` laid out as a split dataset (train/ and validation/ folders), if any."""
+    for name in _subdirs(root):
+        sub = root / name
+        if _split_folder(sub, "train") is not None and _split_folder(sub, "validation") is not None:
+            return sub
+    return None
+
+
 def scan(root: str | os.PathLike, val_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 0) -> Dataset:
     """Find classes and splits under `root`, check every image, and split unsplit folders."""
     root = Path(root).expanduser()
@@ -292,6 +301,10 @@ def scan(root: str | os.PathLike, val_fraction: float = 0.2, test_fraction: floa
     classes, files = _keep_classes(classes, files, presplit, train_dir if presplit else root, skipped)
     if len(classes) < 2:
         found = f"Only one class with images ({classes[0]})" if classes else "No class with enough images"
+        inside = _dataset_inside(root)
+        if inside is not None:  # the user named the folder above a dataset
+            raise DataError(f"{found} found in {_shown(root)}, but {_shown(inside)} holds a split dataset "
+                            f"(train/ and validation/): use that folder.")
         raise DataError(f"{found} found in {_shown(root)}: a classifier needs at least two class folders "
                         f"with images (see `python -m core scan` for the files that were skipped).")
     if presplit:
