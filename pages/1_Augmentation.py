@@ -31,6 +31,7 @@ PARAMS = param_table()
 
 def apply_config(cfg: AugmentConfig) -> None:
     """Put a configuration into the widgets."""
+    st.session_state["aug_shear_loaded"] = cfg.shear_range  # a preset's own shear needs no warning
     for p in PARAMS:
         value = getattr(cfg, p["name"])
         if p["type"] == "range":
@@ -80,7 +81,7 @@ with left:
     except ValueError as exc:
         st.error(escape_md(exc))
         st.stop()
-    if 0 < cfg.shear_range < 2:
+    if 0 < cfg.shear_range < 2 and cfg.shear_range != st.session_state.get("aug_shear_loaded"):
         st.info(f"Shear is in degrees: {cfg.shear_range}° barely moves a pixel. The lecture's `shear_range=0.2` "
                 "was read as radians (about 11.5°) by the Keras of 2017; try 10-15° to see that effect.")
 
