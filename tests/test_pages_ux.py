@@ -134,3 +134,20 @@ def test_home_folder_box_points_from_a_parent_folder_to_the_split_dataset_inside
     at.button(key="use_folder").click().run()
     assert f"{tmp_path / 'parent' / 'cats_vs_dogs_small'} holds a split dataset" in errors(at)
     assert "use that folder" in errors(at)
+
+
+def test_stop_says_stopping_until_the_worker_has_stopped(small_home, monkeypatch):
+    """Issue 10: after Stop the page showed "running" and the Stop button for 4-20 s, with no sign it was heard."""
+    import os
+    import time
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    run_id = _finished_run("busy")
+    store.update_run(run_id, status="running", pid=os.getpid(), heartbeat=time.time())
+    at = run_page("pages/3_Train.py")
+    assert "running" in {m.label: m.value for m in at.metric}["Status"]
+    at.button(key=f"stop_{run_id}").click().run()
+    assert store.get_run(run_id)["stop_requested"] == 1
+    at.run()  # the fragment's own rerun, which AppTest does not replay
+    assert {m.label: m.value for m in at.metric}["Status"] == "⏹️ stopping…"
+    assert not [b for b in at.button if b.key == f"stop_{run_id}"]
+    assert "stopping at the end of this batch" in at.get("progress")[0].proto.text
