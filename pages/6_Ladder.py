@@ -4,11 +4,14 @@ beside the book's published accuracies, with the weights each run used stated pl
 Layout and widgets only: which run fills which step, the book's figures and the warnings come from
 `core.analysis.ladder`; the chart from `core.analysis.charts`; test accuracies from `core.analysis.inspection` (cached).
 """
+from pathlib import Path
+
 import streamlit as st
 
 from core import settings
 from core.analysis import charts, inspection, ladder
 from core.models import environment
+from core.models.weights import WeightsError, check_weights
 from core.runs import store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE
 from core.data.folders import DataError
@@ -31,9 +34,21 @@ def test_accuracy(run_id: str, model_stamp: float) -> float | None:
     return inspection.split_result(run_id, "test")["accuracy"]
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def weights_status(backbone: str, image_size: int) -> dict:
-    return environment.weights_status(backbone, image_size)
+@st.cache_data(ttl=60, show_spinner="Checking the weights…")
+def weights_problem(backbone: str, weights: str, image_size: int, stamp: int | None) -> str | None:
+    """None if the pretrained steps can load these weights, else why not (`stamp`: the weights file's version)."""
+    try:
+        check_weights(backbone, weights, image_size)
+    except WeightsError as exc:
+        return str(exc)
+    return None
+
+
+def file_stamp(weights: str) -> int | None:
+    try:
+        return Path(weights).expanduser().stat().st_mtime_ns if weights not in ("imagenet", "none") else None
+    except OSError:
+        return None
 
 
 runs = all_runs()
@@ -96,35 +111,32 @@ with st.expander("Why each step helps (and the numbers to expect)"):
 
 st.subheader("Run the ladder")
 model = settings.load()["model"]
-with st.form("ladder_form"):
-    c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input("Epochs per step", 1, 1000, 3, key="ladder_epochs",
-                             help="Fine-tuning trains this many epochs for the head, then as many for the top block.")
-    size = c2.number_input("Image size (px)", SMALL_CNN_MIN_SIZE, 512, 64, 2, key="ladder_size",
-                           help="The book uses 150 px; 64 px keeps the five runs to minutes on a CPU.")
-    keys = list(BACKBONES)
-    backbone = c3.selectbox("Pretrained base", keys, index=keys.index(model.get("backbone", "vgg16")),
-                            format_func=lambda k: BACKBONES[k].title, key="ladder_backbone")
-    saved = model.get("weights", "imagenet")
-    options = ["imagenet", "none"] + ([saved] if saved not in ("imagenet", "none") else [])
-    weights = c4.selectbox("Weights", options, key="ladder_weights", format_func=environment.describe_weights)
-    chosen = st.multiselect("Steps", [r for r, _ in ladder.STEPS], default=[r for r, _ in ladder.STEPS],
-                            key="ladder_steps", format_func=dict(ladder.STEPS).get)
-    submitted = st.form_submit_button("Queue the ladder", type="primary")
-st.caption("The runs train one after another in the background (like any run: see them on the Train and Compare "
-           "pages) and the chart fills in as each finishes. The dataset is the one chosen on the Home page.")
+c1, c2, c3, c4 = st.columns(4)
+epochs = c1.number_input("Epochs per step", 1, 1000, 3, key="ladder_epochs",
+                         help="Fine-tuning trains this many epochs for the head, then as many for the top block.")
+size = c2.number_input("Image size (px)", SMALL_CNN_MIN_SIZE, 512, 64, 2, key="ladder_size",
+                       help="The book uses 150 px; 64 px keeps the five runs to minutes on a CPU.")
+keys = list(BACKBONES)
+backbone = c3.selectbox("Pretrained base", keys, index=keys.index(model.get("backbone", "vgg16")),
+                        format_func=lambda k: BACKBONES[k].title, key="ladder_backbone")
+saved = model.get("weights", "imagenet")
+options = ["imagenet", "none"] + ([saved] if saved not in ("imagenet", "none") else [])
+weights = c4.selectbox("Weights", options, key="ladder_weights", format_func=environment.describe_weights)
+chosen = st.multiselect("Steps", [r for r, _ in ladder.STEPS], default=[r for r, _ in ladder.STEPS],
+                        key="ladder_steps", format_func=dict(ladder.STEPS).get)
 
-if weights == "imagenet":
-    status = weights_status(backbone, int(size))
-    if status["status"] == "missing":
-        st.warning(f"ImageNet weights for {BACKBONES[backbone].title} are not cached and this machine is offline: "
-                   f"the pretrained steps would fail. Prefetch them (`python -m core prefetch --weights {backbone}`) "
-                   "or choose random weights, whose results the ladder will mark as not comparable to the book's.")
+# The warning follows the current selection (these widgets are not in a form, so it never lags behind).
+problem = weights_problem(backbone, weights, int(size), file_stamp(weights))
+if problem:
+    st.warning(escape_md(f"The pretrained steps would fail with these weights. {problem}"))
 elif weights == "none":
     st.warning("Random weights: the pretrained steps learn from nothing but your images. Their bars will be marked "
                "“random init” and are not comparable to the book's ImageNet figures.")
+elif weights != "imagenet":
+    st.warning(escape_md(f"{environment.describe_weights(weights).capitalize()}: the ladder marks the pretrained "
+                         f"steps' bars as not ImageNet, so they are not compared with the book's figures."))
 
-if submitted:
+if st.button("Queue the ladder", type="primary", key="ladder_queue", disabled=not chosen):
     try:
         specs = [s for s in ladder.ladder_specs(int(epochs), int(size), settings.load()["data"], backbone, weights)
                  if s.recipe in chosen]
@@ -133,6 +145,8 @@ if submitted:
         st.rerun()
     except (ValueError, DataError) as exc:
         st.error(escape_md(exc))
+st.caption("The runs train one after another in the background (like any run: see them on the Train and Compare "
+           "pages) and the chart fills in as each finishes. The dataset is the one chosen on the Home page.")
 
 st.caption("Book figures: " + ", ".join(f"{short} {ladder.BOOK[r]:.2f}" for r, short in ladder.STEPS)
            + f" — best validation accuracy, {ladder.BOOK_CONDITIONS}. This lab's best validation accuracy: "

@@ -151,3 +151,16 @@ def test_stop_says_stopping_until_the_worker_has_stopped(small_home, monkeypatch
     assert {m.label: m.value for m in at.metric}["Status"] == "⏹️ stopping…"
     assert not [b for b in at.button if b.key == f"stop_{run_id}"]
     assert "stopping at the end of this batch" in at.get("progress")[0].proto.text
+
+
+def test_the_ladders_weights_warning_follows_the_current_selection(small_home):
+    """Issue 10: the warning described the last submitted choice of the form, not what the user had selected."""
+    at = run_page("pages/6_Ladder.py")
+    warnings = " | ".join(shown(w.value) for w in at.warning)
+    assert "ImageNet weights for VGG16 are not on this machine" in warnings  # offline, nothing cached
+    at.selectbox(key="ladder_weights").set_value("none").run()
+    warnings = " | ".join(shown(w.value) for w in at.warning)
+    assert "Random weights" in warnings and "ImageNet weights for VGG16" not in warnings
+    at.selectbox(key="ladder_backbone").set_value("mobilenet_v2").run()
+    at.selectbox(key="ladder_weights").set_value("imagenet").run()
+    assert "ImageNet weights for MobileNetV2 are not on this machine" in " | ".join(shown(w.value) for w in at.warning)
