@@ -208,7 +208,8 @@ def make_demo_dataset(root, counts=None, size=160, seed=0, progress=None) -> Pat
                 break
             except BlockingIOError:  # another page, tab or run is generating it: wait, showing its progress
                 if progress:
-                    progress(_read_progress(root), "Another page is generating the demo data; waiting for it…")
+                    done = _read_progress(root)
+                    progress(done, f"Another page or run is generating the demo data (once): {done:.0%}")
                 time.sleep(0.25)
         if not _is_complete(root, params):  # it may have been completed while we waited
             _generate(root, counts, params, size, progress)
