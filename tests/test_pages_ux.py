@@ -30,8 +30,8 @@ def run_page(path: str, timeout: float = 120) -> AppTest:
 
 
 def shown(markdown: str) -> str:
-    """Markdown source as the reader sees it (backslash escapes removed)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """Markdown source as the reader sees it (backslash escapes and zero-width spaces removed)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u200b", "")
 
 
 def errors(at: AppTest) -> str:

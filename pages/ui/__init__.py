@@ -94,10 +94,17 @@ def chart(fig, key: str | None = None, filename: str = "chart") -> None:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
 
 
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")  # what GitHub-flavoured Markdown turns into links after escaping
+
+
 def escape_md(text) -> str:
     """`text` (a run name, a file name, an error naming them) shown literally inside Markdown: no bold, links,
-    colours (`:red[...]`), emoji codes, HTML or LaTeX. Every page escapes user text it puts into Markdown."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    colours (`:red[...]`), emoji codes, HTML or LaTeX. Every page escapes user text it puts into Markdown.
+
+    Bare URLs and e-mail addresses are linked by the renderer even when escaped: an invisible zero-width space
+    inside "://", "www." and "@" keeps them plain text."""
+    text = _AUTOLINK.sub(lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:], str(text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the image…")
