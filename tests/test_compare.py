@@ -241,6 +241,9 @@ def test_parallel_axes_of_constant_settings_and_accuracy_are_sensible():
         assert list(axes[label].tickvals) == [value] and list(axes[label].ticktext) == [f"{value:g}"], label
     assert axes["best val acc"].range == (0.7, 0.9)
     assert axes["lr"].range is None  # a setting that varies keeps plotly's own span
+    frame.loc[1, "augmentation on"] = 1
+    flags = {d.label: d for d in compare.parallel_figure(frame).data[0].dimensions}["augmentation on"]
+    assert list(flags.ticktext) == ["0", "1"]  # whole numbers are labelled by their values, not 0, 0, 1, 1
     line = compare.parallel_figure(frame).data[0].line
     assert 0 <= line.cmin < 0.8 < line.cmax <= 1
 

@@ -218,6 +218,9 @@ def _axis(column: str, values: pd.Series) -> dict:
         pad = abs(value) * 0.5 or 1.0
         axis.update(range=[value - pad, value + pad], tickvals=[value],
                     ticktext=[f"{value:g}" if not whole else f"{int(value)}"])
+    elif whole and finite.nunique() <= 12:  # whole numbers (epochs, sizes, 0/1 flags): label the values run
+        ticks = sorted(float(v) for v in finite.unique())
+        axis.update(tickvals=ticks, ticktext=[f"{int(v)}" for v in ticks])
     elif whole:
         axis["tickformat"] = "d"
     return axis
