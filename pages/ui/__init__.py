@@ -23,7 +23,7 @@ PRESENTATION_CSS = """<style>
 html { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
-  font-size: 2.6rem; }
+  font-size: 2.25rem; }  /* Streamlit's own size, scaled with the larger root font */
 [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1rem; }
 h1 { font-size: 3rem !important; }
 </style>"""
