@@ -164,3 +164,22 @@ def test_the_ladders_weights_warning_follows_the_current_selection(small_home):
     at.selectbox(key="ladder_backbone").set_value("mobilenet_v2").run()
     at.selectbox(key="ladder_weights").set_value("imagenet").run()
     assert "ImageNet weights for MobileNetV2 are not on this machine" in " | ".join(shown(w.value) for w in at.warning)
+
+
+@pytest.mark.parametrize("page, key, setup", [
+    ("pages/1_Augmentation.py", "aug_upload", lambda at: at.radio(key="aug_source").set_value("Upload your own")),
+    ("pages/5_Inspect.py", "inspect_upload", lambda at: at.radio(key="inspect_source").set_value("Upload your own")),
+])
+def test_both_image_uploaders_refuse_bad_files_in_one_sentence_naming_the_file(request, page, key, setup):
+    """Issue 10, defects 2 and 10: one upload path for every page; no traceback, no UploadedFile(...) internals."""
+    from tests.conftest import huge_png
+    request.getfixturevalue("lab_home" if "Inspect" in page else "small_home")
+    at = run_page(page)
+    setup(at).run()
+    for name, data, words in (("huge.png", huge_png(9500), "is too large"),
+                              ("notes.png", b"my notes", "is not an image the lab can read")):
+        uploader, = at.get("file_uploader")
+        assert key in uploader.proto.id
+        uploader.set_value((name, data, "image/png")).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert f"{name} {words}" in errors(at) and "UploadedFile" not in errors(at)
