@@ -9,7 +9,7 @@ from core.data import datasets, prefetch
 from core.models import environment
 from core.config import BACKBONES
 from core.data.folders import DataError, scan
-from pages.ui import setup
+from pages.ui import current_dataset, escape_md, setup
 
 
 @st.cache_data(ttl=30, show_spinner="Checking the dataset…")
@@ -40,11 +40,11 @@ def home() -> None:
         "6. **Ladder**: replay the lecture's five steps and set them beside the book's published accuracies.")
 
     st.header("Dataset in use")
-    root, label = datasets.current()
     try:
+        root, label = current_dataset()
         report = dataset_report(str(root))
         counts = report["counts"]
-        st.markdown(f"**{label}** — `{root}`")
+        st.markdown(f"**{escape_md(label)}** — `{root}`")
         cols = st.columns(len(counts) + 1)
         for col, (split, per_class) in zip(cols, counts.items()):
             col.metric(split, f"{sum(per_class.values()):,} images",
@@ -53,8 +53,8 @@ def home() -> None:
         if report["skipped"]:
             with st.expander(f"{len(report['skipped'])} files skipped"):
                 st.dataframe(report["skipped"], hide_index=True)
-    except (DataError, RuntimeError) as exc:
-        st.error(str(exc))
+    except (DataError, RuntimeError, OSError) as exc:
+        st.error(escape_md(str(exc)))
 
     with st.expander("Change the dataset"):
         source = st.radio("Source", ["Built-in demo data", "A folder on this machine", "Upload a zip of class folders"],
@@ -68,16 +68,16 @@ def home() -> None:
         elif source == "A folder on this machine":
             st.caption("One subfolder per class (cats/, dogs/, …), either directly or inside train/, validation/ and "
                        "optionally test/. Unsplit folders get a seeded 70/20/10 split.")
-            path = st.text_input("Folder path", key="data_path", placeholder="/home/me/data/cats_vs_dogs_small")
+            path = st.text_input("Folder path", key="data_path", placeholder="/home/me/data/cats_vs_dogs_small").strip()
             st.caption("Folders the lab may read: " + ", ".join(f"`{r}`" for r in datasets.allowed_roots())
                        + " (set TUNELAB_DATA_ROOTS before starting the lab to allow others).")
             if st.button("Use this folder", key="use_folder", disabled=not path):
                 try:
                     ds = datasets.use_folder(path)
-                    st.success(f"Using {path}: classes {', '.join(ds.classes)}.")
+                    st.success(escape_md(f"Using {path}: classes {', '.join(ds.classes)}."))
                     st.rerun()
                 except (DataError, RuntimeError) as exc:
-                    st.error(str(exc))
+                    st.error(escape_md(exc))
         else:
             upload = st.file_uploader("Zip of class folders", type=["zip"], key="data_zip")
             if upload is not None and st.button("Unpack and use", key="use_zip"):
@@ -86,7 +86,7 @@ def home() -> None:
                     datasets.use_folder(str(folder))
                     st.rerun()
                 except (DataError, RuntimeError) as exc:
-                    st.error(str(exc))
+                    st.error(escape_md(exc))
         if st.button("Download the standard cats-vs-dogs subset (online only, ~68 MB)", key="use_download"):
             try:
                 with st.spinner("Downloading…"):
@@ -94,7 +94,7 @@ def home() -> None:
                 datasets.use_folder(str(folder))
                 st.rerun()
             except (prefetch.OfflineError, DataError, RuntimeError, ValueError) as exc:
-                st.error(str(exc))
+                st.error(escape_md(exc))
         st.caption("The standard subset has 2000 training and 1000 validation images; `python -m core prefetch` "
                    "does the same from a terminal.")
 

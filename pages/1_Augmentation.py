@@ -7,7 +7,7 @@ from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 from core.data.folders import DataError, load_image
 from core.data.preview import augmented_copies, describe
-from pages.ui import setup
+from pages.ui import current_dataset, escape_md, image_upload, setup
 
 setup("Augmentation", "🎛️")
 st.title("🎛️ Augmentation")
@@ -31,6 +31,7 @@ PARAMS = param_table()
 
 def apply_config(cfg: AugmentConfig) -> None:
     """Put a configuration into the widgets."""
+    st.session_state["aug_shear_loaded"] = cfg.shear_range  # a preset's own shear needs no warning
     for p in PARAMS:
         value = getattr(cfg, p["name"])
         if p["type"] == "range":
@@ -78,9 +79,9 @@ with left:
     try:
         cfg = AugmentConfig(**values).validate()
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(escape_md(exc))
         st.stop()
-    if 0 < cfg.shear_range < 2:
+    if 0 < cfg.shear_range < 2 and cfg.shear_range != st.session_state.get("aug_shear_loaded"):
         st.info(f"Shear is in degrees: {cfg.shear_range}° barely moves a pixel. The lecture's `shear_range=0.2` "
                 "was read as radians (about 11.5°) by the Keras of 2017; try 10-15° to see that effect.")
 
@@ -95,20 +96,17 @@ with right:
     st.session_state.setdefault("aug_seed", 0)
     seed = c3.number_input("Seed", 0, 2**31 - 1, key="aug_seed", step=1)
     image = None
-    try:
-        if source == "Upload your own":
-            upload = c1.file_uploader("Image file", type=["jpg", "jpeg", "png", "bmp", "gif", "webp"],
-                                      key="aug_upload")
-            if upload is not None:
-                image = load_image(upload, 150)
-        else:
-            root, _ = datasets.current()
+    if source == "Upload your own":
+        image = image_upload("Image file", "aug_upload", 150, where=c1)
+    else:
+        try:
+            root, _ = current_dataset()
             files = samples(str(root), 0)
             chosen = c1.selectbox("Training image", files, key="aug_file",
                                   format_func=lambda f: f.rsplit("/", 2)[-2] + "/" + f.rsplit("/", 1)[-1])
             image = load_image(chosen, 150)
-    except (DataError, OSError, ValueError) as exc:
-        st.error(f"Cannot read that image: {exc}")
+        except (DataError, OSError, ValueError) as exc:
+            st.error(escape_md(f"Cannot read that image: {exc}"))
     st.button("🎲 Re-roll", key="aug_reroll", help="Draw new random transformations (seed + 1)",
               on_click=lambda: st.session_state.update(aug_seed=st.session_state["aug_seed"] + 1))
     if image is not None:
@@ -137,7 +135,7 @@ with u2:
     name = st.text_input("Save as preset", key="aug_preset_name", placeholder="my preset")
     if st.button("Save preset", key="aug_save", disabled=not name):
         settings.save_preset(name, cfg)
-        st.success(f"Saved preset “{name}”.")
+        st.success(f"Saved preset “{escape_md(name)}”.")
 
 tab1, tab2, tab3 = st.tabs(["ImageDataGenerator code", "Keras preprocessing layers", "JSON"])
 with tab1:

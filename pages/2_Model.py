@@ -11,7 +11,8 @@ from core.analysis.charts import layer_params_figure
 from core.config import BACKBONES
 from core.data.folders import DataError
 from core.models.layer_table import blocks, freeze_table
-from pages.ui import chart, setup
+from core.models.weights import WeightsError, check_weights
+from pages.ui import chart, escape_md, setup
 
 setup("Model", "🧱")
 st.title("🧱 Model: pretrained base and freeze point")
@@ -28,6 +29,23 @@ def weights_status(backbone: str, image_size: int) -> dict:
     return environment.weights_status(backbone, image_size)
 
 
+@st.cache_data(ttl=60, show_spinner="Checking the weights…")
+def weights_problem(backbone: str, weights: str, image_size: int, stamp: int | None) -> str | None:
+    """None if a run can load these weights, else the sentence saying why not (`stamp`: the file's version)."""
+    try:
+        check_weights(backbone, weights, image_size)
+    except WeightsError as exc:
+        return str(exc)
+    return None
+
+
+def file_stamp(weights: str) -> int | None:
+    try:
+        return Path(weights).expanduser().stat().st_mtime_ns if weights not in ("imagenet", "none") else None
+    except OSError:
+        return None
+
+
 saved = settings.load()["model"]
 c1, c2, c3 = st.columns(3)
 keys = list(BACKBONES)
@@ -42,24 +60,27 @@ saved_weights = saved.get("weights", "imagenet")
 weights_kind = c3.radio("Weights", choices, horizontal=True, key="model_weights",
                         index=choices.index(saved_weights if saved_weights in ("imagenet", "none") else "file"),
                         format_func={"imagenet": "ImageNet", "file": "Local file", "none": "None (random)"}.get)
-weights = weights_kind
-if weights_kind == "imagenet":
+weights, problem = weights_kind, None
+if weights_kind == "file":
+    weights = st.text_input("Weights file (.h5 / .weights.h5, no top)", key="model_weights_path",
+                            value=saved_weights if saved_weights not in ("imagenet", "none") else "").strip()
+    if not weights:
+        problem = "No weights file chosen: type the path of a weights file, or choose ImageNet or random weights."
+    elif Path(weights).expanduser().exists():  # a path that does not exist is reported as such by the check
+        try:
+            datasets.check_allowed(weights)
+        except DataError as exc:
+            problem = str(exc)
+if problem is None:
+    problem = weights_problem(backbone, weights, int(image_size), file_stamp(weights))
+if problem:
+    st.error(escape_md(problem))
+elif weights_kind == "imagenet":
     note = {"cached": "✅ cached on this machine", "downloadable": "⬇️ will be downloaded on first use",
-            "missing": "❌ not cached and this machine is offline: choose a local file"}[status["status"]]
+            "missing": "❌ not cached and this machine is offline"}[status["status"]]
     st.caption(f"ImageNet weights for {BACKBONES[backbone].title}: {note} (`{status['path']}`).")
 elif weights_kind == "file":
-    path = st.text_input("Weights file (.h5 / .weights.h5, no top)", key="model_weights_path",
-                         value=saved_weights if saved_weights not in ("imagenet", "none") else "")
-    weights = "imagenet"
-    if path:
-        try:
-            datasets.check_allowed(path)
-            if not Path(path).expanduser().is_file():
-                raise DataError(f"{path} does not exist: give the path of a {BACKBONES[backbone].title} no-top "
-                                f"weights file.")
-            weights = path
-        except DataError as exc:
-            st.error(str(exc))
+    st.caption(f"✅ {escape_md(weights)} loads into {BACKBONES[backbone].title}.")
 
 rows = base_layers(backbone, int(image_size))
 block_list = blocks(rows)
@@ -106,10 +127,14 @@ st.caption("Head: Flatten or GlobalAveragePooling2D → Dense(256, relu) → Dro
            "their 5×5×1280 / 5×5×2048 maps would give a head with millions of parameters for 2000 images.")
 
 if st.button("Use this model for training", type="primary", key="model_use"):
-    settings.update(model={"backbone": backbone, "weights": weights, "image_size": int(image_size),
-                           "freeze_from": point, "head": head, "dropout": dropout})
-    st.success(f"The Train page will use {BACKBONES[backbone].title}, {environment.describe_weights(weights)}, "
-               f"{image_size} px, fine-tuning from {point or 'no layer'}.")
+    if problem:  # never save weights a run cannot load (nor put other weights in their place)
+        st.error(escape_md(f"Not saved: {problem}"))
+    else:
+        settings.update(model={"backbone": backbone, "weights": weights, "image_size": int(image_size),
+                               "freeze_from": point, "head": head, "dropout": dropout})
+        st.success(escape_md(f"The Train page will use {BACKBONES[backbone].title}, "
+                             f"{environment.describe_weights(weights)}, {image_size} px, fine-tuning from "
+                             f"{point or 'no layer'}."))
 
 with st.expander("Why freeze the base first, fine-tune only the top, and use a low learning rate?"):
     st.markdown(

@@ -120,6 +120,8 @@ def live(run_id: str) -> None:
     r, rows = snap["run"], snap["epochs"]
     badge = {"running": "🟢 running", "queued": "⏳ queued", "finished": "✅ finished", "stopped": "⏹️ stopped",
              "failed": "❌ failed", "interrupted": "⚠️ interrupted"}[r["status"]]
+    stopping = r["status"] == "running" and bool(r.get("stop_requested"))  # Stop clicked: the worker is finishing
+    badge = "⏹️ stopping…" if stopping else badge
     vals = [e["val_accuracy"] for e in rows if e["val_accuracy"] is not None]
     m1, m2, m3, m4, m5 = st.columns([1.4, 1, 1, 1, 1])
     m1.metric("Status", badge)
@@ -129,11 +131,12 @@ def live(run_id: str) -> None:
     m5.metric("Precision", (r["precision_used"] or "–").replace("mixed_", ""))
     st.caption(f"Weights: {r['weights_used'] or '–'} · run `{r['id']}`")
     if r["status"] == "running":
-        st.progress(snap["fraction"], text=snap["label"] or "starting…")
+        st.progress(snap["fraction"], text="stopping at the end of this batch; finished epochs are kept…" if stopping
+                    else snap["label"] or "starting…")
     if r["error"]:
         (st.error if r["status"] == "failed" else st.warning)(r["error"])
     b1, b2, _ = st.columns([1, 1, 4])
-    if r["status"] in ("running", "queued") and b1.button("⏹ Stop", key=f"stop_{run_id}"):
+    if r["status"] in ("running", "queued") and not stopping and b1.button("⏹ Stop", key=f"stop_{run_id}"):
         runner.stop(run_id)
         st.rerun(scope="fragment")
     if r["status"] in ("stopped", "interrupted", "failed") and len(rows) < r["epochs_total"] \

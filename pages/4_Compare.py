@@ -3,7 +3,7 @@ and managing one run (rename, tag, delete, download its metrics and model).
 
 Layout and widgets only: the tables, CSV and figures come from `core.analysis.compare` and `core.analysis.charts`.
 """
-from pages.ui import all_runs, chart, pick_run, setup, store
+from pages.ui import all_runs, chart, escape_md, pick_run, setup, store
 
 import streamlit as st
 
@@ -53,7 +53,7 @@ failed = compare.failures(runs)
 if failed:
     with st.expander(f"Errors of failed or interrupted runs ({len(failed)})", expanded=True):
         for f in failed:
-            st.error(f"**{f['name']}** (`{f['id']}`, {f['status']}): {f['error']}")
+            st.error(f"**{escape_md(f['name'])}** (`{f['id']}`, {f['status']}): {escape_md(f['error'])}")
 
 # -- overlay ------------------------------------------------------------------------------------------
 st.subheader("Overlay learning curves")
@@ -87,7 +87,7 @@ st.subheader("Manage a run")
 run = pick_run(runs, key="compare_manage_run")
 rid = run["id"]
 if run["status"] in ("failed", "interrupted") and run["error"]:
-    st.error(f"This run {run['status']}: {run['error']}")
+    st.error(f"This run {run['status']}: {escape_md(run['error'])}")
 
 col_name, col_tags = st.columns(2)
 with col_name:
@@ -96,9 +96,9 @@ with col_name:
         try:
             store.rename_run(rid, new_name)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(escape_md(exc))
         else:
-            st.session_state["compare_flash"] = f"Renamed run {rid} to “{new_name.strip()}”."
+            st.session_state["compare_flash"] = f"Renamed run {rid} to “{escape_md(new_name.strip())}”."
             st.rerun()
 with col_tags:
     new_tags = st.text_input("Tags (comma-separated)", value=", ".join(run["tags"]), key=f"compare_tags_{rid}")
@@ -136,8 +136,8 @@ with st.container(border=True):
             try:
                 store.delete_run(rid)
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(escape_md(exc))
             else:
                 st.session_state.pop("compare_manage_run", None)
-                st.session_state["compare_flash"] = f"Deleted run {rid} ({run['name']})."
+                st.session_state["compare_flash"] = f"Deleted run {rid} ({escape_md(run['name'])})."
                 st.rerun()

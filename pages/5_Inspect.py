@@ -11,7 +11,7 @@ from PIL import Image
 from core.analysis import charts, gradcam, inspection, report
 from core.runs import store
 from core.data.folders import DataError, load_image
-from pages.ui import all_runs, chart, fmt_acc, pick_run, setup
+from pages.ui import all_runs, chart, escape_md, fmt_acc, image_upload, pick_run, setup
 
 setup("Inspect", "🔍")
 st.title("🔍 Inspect a trained model")
@@ -147,21 +147,18 @@ st.header("Look inside: one image")
 size = int(model_for(rid, model_stamp).input_shape[1])
 source = st.radio("Image", [f"From the {split} split", "Upload your own"], horizontal=True, key="inspect_source")
 image, truth = None, None
-try:
-    if source == "Upload your own":
-        upload = st.file_uploader("Image file", type=["jpg", "jpeg", "png", "bmp", "gif", "webp"],
-                                  key="inspect_upload")
-        if upload is not None:
-            image = load_image(upload, size)
-    else:
-        pred = result["probs"].argmax(axis=1)
-        order = list(range(result["n"]))
-        index = st.selectbox(
-            "Image", order, key=f"inspect_image_{rid}_{split}",
-            format_func=lambda i: f"{'✓' if pred[i] == result['labels'][i] else '✗'} {short(result['paths'][i])}")
+if source == "Upload your own":
+    image = image_upload("Image file", "inspect_upload", size)
+else:
+    pred = result["probs"].argmax(axis=1)
+    order = list(range(result["n"]))
+    index = st.selectbox(
+        "Image", order, key=f"inspect_image_{rid}_{split}",
+        format_func=lambda i: f"{'✓' if pred[i] == result['labels'][i] else '✗'} {short(result['paths'][i])}")
+    try:
         image, truth = load_image(result["paths"][index], size), classes[result["labels"][index]]
-except (DataError, OSError, ValueError, Image.DecompressionBombError) as exc:
-    st.error(f"Cannot read that image: {exc}")
+    except (DataError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        st.error(escape_md(f"Cannot read that image: {exc}"))
 
 names = conv_names(rid, model_stamp)
 if image is not None and not names:

@@ -4,15 +4,18 @@ beside the book's published accuracies, with the weights each run used stated pl
 Layout and widgets only: which run fills which step, the book's figures and the warnings come from
 `core.analysis.ladder`; the chart from `core.analysis.charts`; test accuracies from `core.analysis.inspection` (cached).
 """
+from pathlib import Path
+
 import streamlit as st
 
 from core import settings
 from core.analysis import charts, inspection, ladder
 from core.models import environment
+from core.models.weights import WeightsError, check_weights
 from core.runs import store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE
 from core.data.folders import DataError
-from pages.ui import all_runs, chart, fmt_acc, setup
+from pages.ui import all_runs, chart, escape_md, fmt_acc, setup
 
 setup("Ladder", "🪜")
 st.title("🪜 The lecture's ladder")
@@ -31,9 +34,21 @@ def test_accuracy(run_id: str, model_stamp: float) -> float | None:
     return inspection.split_result(run_id, "test")["accuracy"]
 
 
-@st.cache_data(ttl=60, show_spinner=False)
-def weights_status(backbone: str, image_size: int) -> dict:
-    return environment.weights_status(backbone, image_size)
+@st.cache_data(ttl=60, show_spinner="Checking the weights…")
+def weights_problem(backbone: str, weights: str, image_size: int, stamp: int | None) -> str | None:
+    """None if the pretrained steps can load these weights, else why not (`stamp`: the weights file's version)."""
+    try:
+        check_weights(backbone, weights, image_size)
+    except WeightsError as exc:
+        return str(exc)
+    return None
+
+
+def file_stamp(weights: str) -> int | None:
+    try:
+        return Path(weights).expanduser().stat().st_mtime_ns if weights not in ("imagenet", "none") else None
+    except OSError:
+        return None
 
 
 runs = all_runs()
@@ -48,7 +63,7 @@ if with_test:
             model_stamp = (store.run_dir(s["run_id"]) / "best.keras").stat().st_mtime
             test_acc[s["run_id"]] = test_accuracy(s["run_id"], model_stamp)
         except (DataError, FileNotFoundError, OSError, ValueError) as exc:
-            st.caption(f"No test accuracy for {s['name']}: {exc}")
+            st.caption(escape_md(f"No test accuracy for {s['name']}: {exc}"))
 
 chart(charts.ladder_figure(steps, ladder.BOOK_LABEL, test_acc), key="ladder_chart", filename="ladder")
 for warning in ladder.warnings(steps):
@@ -74,7 +89,7 @@ if pending:
         rows = [store.get_run(i) for i in ids]
         if any(r is None or r["status"] not in store.ACTIVE for r in rows):
             st.rerun()  # a step finished (or failed): redraw the ladder
-        st.info("In progress: " + " · ".join(f"{r['name']} ({r['status']}, {r['epochs_done']}/{r['epochs_total']} "
+        st.info("In progress: " + " · ".join(f"{escape_md(r['name'])} ({r['status']}, {r['epochs_done']}/{r['epochs_total']} "
                                              f"epochs)" for r in rows))
     watch(pending)
 
@@ -96,35 +111,32 @@ with st.expander("Why each step helps (and the numbers to expect)"):
 
 st.subheader("Run the ladder")
 model = settings.load()["model"]
-with st.form("ladder_form"):
-    c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input("Epochs per step", 1, 1000, 3, key="ladder_epochs",
-                             help="Fine-tuning trains this many epochs for the head, then as many for the top block.")
-    size = c2.number_input("Image size (px)", SMALL_CNN_MIN_SIZE, 512, 64, 2, key="ladder_size",
-                           help="The book uses 150 px; 64 px keeps the five runs to minutes on a CPU.")
-    keys = list(BACKBONES)
-    backbone = c3.selectbox("Pretrained base", keys, index=keys.index(model.get("backbone", "vgg16")),
-                            format_func=lambda k: BACKBONES[k].title, key="ladder_backbone")
-    saved = model.get("weights", "imagenet")
-    options = ["imagenet", "none"] + ([saved] if saved not in ("imagenet", "none") else [])
-    weights = c4.selectbox("Weights", options, key="ladder_weights", format_func=environment.describe_weights)
-    chosen = st.multiselect("Steps", [r for r, _ in ladder.STEPS], default=[r for r, _ in ladder.STEPS],
-                            key="ladder_steps", format_func=dict(ladder.STEPS).get)
-    submitted = st.form_submit_button("Queue the ladder", type="primary")
-st.caption("The runs train one after another in the background (like any run: see them on the Train and Compare "
-           "pages) and the chart fills in as each finishes. The dataset is the one chosen on the Home page.")
+c1, c2, c3, c4 = st.columns(4)
+epochs = c1.number_input("Epochs per step", 1, 1000, 3, key="ladder_epochs",
+                         help="Fine-tuning trains this many epochs for the head, then as many for the top block.")
+size = c2.number_input("Image size (px)", SMALL_CNN_MIN_SIZE, 512, 64, 2, key="ladder_size",
+                       help="The book uses 150 px; 64 px keeps the five runs to minutes on a CPU.")
+keys = list(BACKBONES)
+backbone = c3.selectbox("Pretrained base", keys, index=keys.index(model.get("backbone", "vgg16")),
+                        format_func=lambda k: BACKBONES[k].title, key="ladder_backbone")
+saved = model.get("weights", "imagenet")
+options = ["imagenet", "none"] + ([saved] if saved not in ("imagenet", "none") else [])
+weights = c4.selectbox("Weights", options, key="ladder_weights", format_func=environment.describe_weights)
+chosen = st.multiselect("Steps", [r for r, _ in ladder.STEPS], default=[r for r, _ in ladder.STEPS],
+                        key="ladder_steps", format_func=dict(ladder.STEPS).get)
 
-if weights == "imagenet":
-    status = weights_status(backbone, int(size))
-    if status["status"] == "missing":
-        st.warning(f"ImageNet weights for {BACKBONES[backbone].title} are not cached and this machine is offline: "
-                   f"the pretrained steps would fail. Prefetch them (`python -m core prefetch --weights {backbone}`) "
-                   "or choose random weights, whose results the ladder will mark as not comparable to the book's.")
+# The warning follows the current selection (these widgets are not in a form, so it never lags behind).
+problem = weights_problem(backbone, weights, int(size), file_stamp(weights))
+if problem:
+    st.warning(escape_md(f"The pretrained steps would fail with these weights. {problem}"))
 elif weights == "none":
     st.warning("Random weights: the pretrained steps learn from nothing but your images. Their bars will be marked "
                "“random init” and are not comparable to the book's ImageNet figures.")
+elif weights != "imagenet":
+    st.warning(escape_md(f"{environment.describe_weights(weights).capitalize()}: the ladder marks the pretrained "
+                         f"steps' bars as not ImageNet, so they are not compared with the book's figures."))
 
-if submitted:
+if st.button("Queue the ladder", type="primary", key="ladder_queue", disabled=not chosen):
     try:
         specs = ladder.ladder_specs(int(epochs), int(size), settings.load()["data"], backbone, weights,
                                     recipes=chosen, confine=True)
@@ -132,7 +144,9 @@ if submitted:
         st.toast(f"Queued {len(ids)} ladder runs.")
         st.rerun()
     except (ValueError, DataError) as exc:
-        st.error(str(exc))
+        st.error(escape_md(exc))
+st.caption("The runs train one after another in the background (like any run: see them on the Train and Compare "
+           "pages) and the chart fills in as each finishes. The dataset is the one chosen on the Home page.")
 
 st.caption("Book figures (Deep Learning with Python, 1st edition, ch. 5): "
            + ", ".join(f"{short} {ladder.book_text(r)}" for r, short in ladder.STEPS)

@@ -103,3 +103,18 @@ def lab_home(trained_lab, tmp_path, monkeypatch):
     shutil.copytree(trained_lab["home"], path)
     monkeypatch.setenv("TUNELAB_HOME", str(path))
     return path
+
+
+def huge_png(side: int) -> bytes:
+    """A valid black-and-white PNG of side x side pixels in a few kilobytes (a "decompression bomb" for the checks)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\x00" + bytes((side + 7) // 8)  # filter byte, then 1 bit per pixel
+    compressor = zlib.compressobj(9)
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # bit depth 1, greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

@@ -228,3 +228,26 @@ def test_compare_imports_neither_tensorflow_nor_streamlit():
             "('tensorflow', 'keras', 'streamlit')]; print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_parallel_axes_of_constant_settings_and_accuracy_are_sensible():
+    """Issue 10: a setting every run shares showed a -1..1 span; one accuracy autoscaled to -0.5..1.5."""
+    import pandas as pd
+    frame = pd.DataFrame([{"id": i, "name": f"run {i}", "lr": lr, "fine_tune_lr": 0.0, "epochs total": 30,
+                           "batch size": 20, "image size": 150, "dropout": 0.0, "freeze depth": 0,
+                           "augmentation on": 0, "best val acc": 0.8} for i, lr in enumerate((1e-4, 2e-5))])
+    axes = {d.label: d for d in compare.parallel_figure(frame).data[0].dimensions}
+    for label, value in (("batch size", 20), ("dropout", 0), ("fine tune lr", 0)):
+        assert list(axes[label].tickvals) == [value] and list(axes[label].ticktext) == [f"{value:g}"], label
+    assert axes["best val acc"].range == (0.7, 0.9)
+    assert axes["lr"].range is None  # a setting that varies keeps plotly's own span
+    frame.loc[1, "augmentation on"] = 1
+    flags = {d.label: d for d in compare.parallel_figure(frame).data[0].dimensions}["augmentation on"]
+    assert list(flags.ticktext) == ["0", "1"]  # whole numbers are labelled by their values, not 0, 0, 1, 1
+    line = compare.parallel_figure(frame).data[0].line
+    assert 0 <= line.cmin < 0.8 < line.cmax <= 1
+
+
+def test_the_accuracy_columns_come_right_after_the_name():
+    """Issue 10: at 1400 px the accuracies were off-screen to the right of eight other columns."""
+    assert compare.RUN_COLUMNS[:3] == ("name", "best val acc", "final val acc")

@@ -1,6 +1,7 @@
 """Tests of the built-in demo dataset generator (core/demo.py): layout, determinism, atomicity, fairness."""
 import hashlib
 import json
+import time
 
 import numpy as np
 import pytest
@@ -126,7 +127,7 @@ def test_refuses_to_replace_a_foreign_folder(tmp_path):
 
 def test_demo_dataset_path(tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setattr(demo, "make_demo_dataset", lambda root: seen.append(root) or root)
+    monkeypatch.setattr(demo, "make_demo_dataset", lambda root, **kwargs: seen.append(root) or root)
     assert demo.demo_dataset_path(str(tmp_path)) == tmp_path / "datasets" / "demo"
     assert seen == [tmp_path / "datasets" / "demo"]
 
@@ -151,3 +152,45 @@ def test_both_classes_paint_with_the_same_colours():
             colours[label] = {tuple(c) for c in np.unique(layer[layer[:, 3] == 255, :3], axis=0)}
         assert colours["cats"] == colours["dogs"]
         assert len(colours["cats"]) >= 5
+
+
+def test_two_concurrent_generators_make_one_dataset_and_neither_fails(tmp_path, monkeypatch):
+    """Home, Augmentation and a run asking for the demo data at once (issue 10, defect 5): drawn once, complete."""
+    import threading
+    drawn, draw = [], demo.draw_example
+
+    def slow_draw(label, rng, size=160):
+        drawn.append(label)
+        time.sleep(0.02)  # keeps the first generator busy while the second one arrives
+        return draw(label, rng, size)
+
+    monkeypatch.setattr(demo, "draw_example", slow_draw)
+    root, start, results = tmp_path / "datasets" / "demo", threading.Barrier(2), []
+
+    def generate():
+        start.wait()
+        try:
+            results.append(make_demo_dataset(root, counts=SMALL, size=32))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            results.append(exc)
+
+    threads = [threading.Thread(target=generate) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [root, root]
+    assert len(drawn) == 2 * sum(SMALL.values())  # generated once, not twice
+    assert len(_images(root)) == 2 * sum(SMALL.values()) and demo.is_ready(root, counts=SMALL, size=32)
+    assert sorted(p.name for p in root.parent.iterdir()) == ["demo"]  # no temp folder, lock or progress file
+
+
+def test_generation_reports_its_progress_and_a_waiter_sees_it(tmp_path):
+    root, seen = tmp_path / "demo", []
+    make_demo_dataset(root, counts=SMALL, size=32, progress=lambda fraction, text: seen.append((fraction, text)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 2
+    assert "Generating the demo data" in seen[0][1]
+    seen.clear()
+    make_demo_dataset(root, counts=SMALL, size=32, progress=lambda *a: seen.append(a))
+    assert seen == []  # ready: nothing to show

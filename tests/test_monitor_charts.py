@@ -39,3 +39,11 @@ def test_layer_chart_colours_frozen_and_trainable():
     fig = charts.layer_params_figure(table)
     assert list(fig.data[0].x) == ["a", "b"]
     assert list(fig.data[0].marker.color) == [charts.FROZEN_COLOR, charts.TRAINABLE_COLOR]
+
+
+def test_every_annotation_of_a_fine_tuning_chart_has_a_text():
+    """An annotation without text is drawn by plotly.js as its placeholder "new text" (issue 10, defect 7)."""
+    fig = charts.curves_figure(_rows(6, phase_change_at=4))
+    texts = [a.text for a in fig.layout.annotations]
+    assert all(texts), texts
+    assert "fine-tune starts" in texts

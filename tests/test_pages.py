@@ -85,9 +85,12 @@ def test_augmentation_presets_and_exports(small_home):
     assert settings.load()["presets"]["wide"]["rotation_range"] == 36
 
 
-def test_small_shear_explains_degrees(small_home):
+def test_small_shear_explains_degrees_but_not_for_the_pages_own_default(small_home):
     at = run_page("pages/1_Augmentation.py")
-    assert any("degrees" in i.value for i in at.info)  # the lecture preset's 0.2 shear
+    assert at.slider(key="aug_shear_range").value == 0.2  # the lecture preset, loaded on first visit
+    assert not any("barely moves" in i.value for i in at.info)  # issue 10: no note about the page's own default
+    at.slider(key="aug_shear_range").set_value(0.5).run()
+    assert any("degrees" in i.value and "barely moves" in i.value for i in at.info)
 
 
 def test_model_page_freeze_point_changes_the_trainable_count(small_home):

@@ -29,8 +29,10 @@ def curves_figure(rows: list[dict], title: str = "") -> go.Figure:
                                      name=label, legendgroup=label, showlegend=col == 1,
                                      line=dict(color=color, dash=dash)), row=1, col=col)
         for x, phase in phase_boundaries(rows):
-            fig.add_vline(x=x, line=dict(color="gray", dash="dash"), row=1, col=col,
-                          annotation_text=f"{phase.replace('_', '-')} starts" if col == 1 else None)
+            # Label the boundary once, on the accuracy chart; passing annotation_text=None would still add an
+            # annotation without text, which plotly.js draws as its placeholder "new text".
+            label = dict(annotation_text=f"{phase.replace('_', '-')} starts") if col == 1 else {}
+            fig.add_vline(x=x, line=dict(color="gray", dash="dash"), row=1, col=col, **label)
     fig.update_xaxes(title_text="epoch", dtick=max(1, len(rows) // 10))
     fig.update_layout(title=title or None, height=380, margin=dict(t=60 if title else 40, b=40, l=40, r=20),
                       legend=dict(orientation="h", y=-0.2))

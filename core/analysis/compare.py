@@ -37,9 +37,10 @@ from core.runs import store
 from core.config import RECIPES, RunSpec
 
 DASH = "–"
-RUN_COLUMNS = ("id", "name", "recipe", "backbone", "weights", "freeze point", "augmentation", "image size",
-               "epochs", "best val acc", "best val loss", "final val acc", "final val loss", "duration (s)",
-               "status", "tags", "created")
+# The headline numbers come right after the name, so they are on screen without scrolling the table sideways.
+RUN_COLUMNS = ("name", "best val acc", "final val acc", "best val loss", "final val loss", "epochs", "status",
+               "recipe", "backbone", "weights", "freeze point", "augmentation", "image size", "duration (s)",
+               "tags", "created", "id")
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 EPOCH_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 HYPER_COLUMNS = ("lr", "fine_tune_lr", "epochs total", "batch size", "image size", "dropout", "freeze depth",
@@ -184,12 +185,45 @@ def parallel_figure(frame: pd.DataFrame) -> go.Figure:
         fig.update_yaxes(visible=False)
         fig.update_layout(height=200)
         return fig
-    fig = px.parallel_coordinates(frame, dimensions=dims, color="best val acc",
-                                  color_continuous_scale=px.colors.sequential.Viridis,
-                                  labels={c: c.replace("_", " ") for c in dims})
-    fig.update_layout(height=440, margin=dict(t=80, b=40, l=70, r=150),
-                      coloraxis_colorbar=dict(title="best val acc", x=1.1))
+    fig = go.Figure(go.Parcoords(
+        dimensions=[_axis(c, frame[c]) for c in dims],
+        line=dict(color=frame["best val acc"], colorscale=px.colors.sequential.Viridis, showscale=True,
+                  cmin=_accuracy_range(frame["best val acc"])[0], cmax=_accuracy_range(frame["best val acc"])[1],
+                  colorbar=dict(title="best val acc", x=1.1))))
+    fig.update_layout(height=440, margin=dict(t=80, b=40, l=70, r=150))
     return fig
+
+
+def _accuracy_range(values: pd.Series) -> list[float]:
+    """The accuracies' span widened to tenths inside [0, 1], never empty: 0.8 alone gives [0.7, 0.9]."""
+    finite = values.dropna()
+    if finite.empty:
+        return [0.0, 1.0]
+    low, high = math.floor(finite.min() * 10) / 10, math.ceil(finite.max() * 10) / 10
+    if high - low < 0.1:
+        low, high = low - 0.1, high + 0.1
+    return [max(0.0, round(low, 1)), min(1.0, round(high, 1))]
+
+
+def _axis(column: str, values: pd.Series) -> dict:
+    """One parallel-coordinates axis. A setting that is the same for every run shows that one value, not a
+    made-up span around it (plotly's default is -1..1 around 0); accuracies stay inside 0..1."""
+    axis = dict(label=column.replace("_", " "), values=values)
+    finite = values.dropna()
+    whole = not finite.empty and bool((finite == finite.round()).all())
+    if column == "best val acc":
+        axis["range"] = _accuracy_range(values)
+    elif not finite.empty and finite.min() == finite.max():
+        value = float(finite.iloc[0])
+        pad = abs(value) * 0.5 or 1.0
+        axis.update(range=[value - pad, value + pad], tickvals=[value],
+                    ticktext=[f"{value:g}" if not whole else f"{int(value)}"])
+    elif whole and finite.nunique() <= 12:  # whole numbers (epochs, sizes, 0/1 flags): label the values run
+        ticks = sorted(float(v) for v in finite.unique())
+        axis.update(tickvals=ticks, ticktext=[f"{int(v)}" for v in ticks])
+    elif whole:
+        axis["tickformat"] = "d"
+    return axis
 
 
 # -- helpers for the page ----------------------------------------------------------------------------

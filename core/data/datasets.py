@@ -53,12 +53,13 @@ def check_allowed(path: str | os.PathLike) -> Path:
                     f"(separated by {os.pathsep!r}) before starting the lab.")
 
 
-def current() -> tuple[Path, str]:
-    """(folder, label) of the dataset in use; the demo data is generated on first use."""
+def current(progress=None) -> tuple[Path, str]:
+    """(folder, label) of the dataset in use; the demo data is generated on first use, once, while
+    `progress(fraction, text)` (if given) is told how far it is (see `demo.make_demo_dataset`)."""
     chosen = settings.load()["data"]
     if chosen:
         return Path(chosen), chosen
-    return demo.demo_dataset_path(store.home()), "built-in demo data (drawn cats and dogs)"
+    return demo.demo_dataset_path(store.home(), progress), "built-in demo data (drawn cats and dogs)"
 
 
 def use_folder(path: str | None) -> Dataset | None:
@@ -66,6 +67,9 @@ def use_folder(path: str | None) -> Dataset | None:
     if path is None:
         settings.update(data=None)
         return None
+    if not Path(path).expanduser().exists():  # say so, rather than "outside the folders" for a typo
+        raise DataError(f"The folder {path} does not exist: check the path (a folder with one subfolder per class, "
+                        f"or with train/ and validation/).")
     real = check_allowed(path)
     ds = scan(real)
     settings.update(data=str(real))

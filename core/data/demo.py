@@ -9,15 +9,20 @@ model must learn shapes: a small CNN trained from scratch overfits and profits f
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from core.atomic import replacing
 
 DEMO_COUNTS = {"train": 500, "validation": 250, "test": 250}   # images per class
 CLASSES = {"cats": "cat", "dogs": "dog"}                         # folder name -> file name stem
@@ -161,22 +166,65 @@ def _is_complete(root: Path, params: dict) -> bool:
         return False
 
 
-def make_demo_dataset(root, counts=None, size=160, seed=0) -> Path:
+def _params(counts, size, seed) -> tuple[dict, dict]:
+    counts = {str(k): int(v) for k, v in (DEMO_COUNTS if counts is None else counts).items()}
+    return counts, {"version": _VERSION, "seed": int(seed), "size": int(size), "counts": counts}
+
+
+def is_ready(root, counts=None, size=160, seed=0) -> bool:
+    """True if `root` holds the complete demo dataset for these parameters (nothing to generate or wait for)."""
+    return _is_complete(Path(root), _params(counts, size, seed)[1])
+
+
+def _progress_file(root: Path) -> Path:
+    return root.parent / f".{root.name}.progress"
+
+
+def _read_progress(root: Path) -> float:
+    try:
+        return min(1.0, max(0.0, float(_progress_file(root).read_text())))
+    except (OSError, ValueError):
+        return 0.0
+
+
+def make_demo_dataset(root, counts=None, size=160, seed=0, progress=None) -> Path:
     """Write the demo dataset under `root` (train/validation/test x cats/dogs) and return its Path.
 
-    Generation happens in a sibling temporary folder that is renamed into place, so `root` never
-    holds half a dataset; a dataset already there with the same parameters is kept as is.
+    Generated once: under a lock on `root`'s parent folder (other threads and processes asking for it meanwhile wait,
+    then find it complete), in a sibling temporary folder renamed into place, so `root` never holds half a
+    dataset; a dataset already there with the same parameters is kept as is. `progress(fraction, text)`, if
+    given, is called while this call generates the data or waits for another one to (same fractions).
     """
     root = Path(root)
-    counts = {str(k): int(v) for k, v in (DEMO_COUNTS if counts is None else counts).items()}
-    params = {"version": _VERSION, "seed": int(seed), "size": int(size), "counts": counts}
+    counts, params = _params(counts, size, seed)
     if _is_complete(root, params):
         return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(root.parent, os.O_RDONLY)  # the parent folder is the lock: no lock file to leave behind
+    try:
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # another page, tab or run is generating it: wait, showing its progress
+                if progress:
+                    done = _read_progress(root)
+                    progress(done, f"Another page or run is generating the demo data (once): {done:.0%}")
+                time.sleep(0.25)
+        if not _is_complete(root, params):  # it may have been completed while we waited
+            _generate(root, counts, params, size, progress)
+    finally:
+        os.close(lock)  # releases the lock
+    return root
+
+
+def _generate(root: Path, counts: dict, params: dict, size: int, progress) -> None:
     if root.exists() and not (root / MARKER).exists():   # refuse to delete a folder that is not ours
         foreign = set(os.listdir(root)) - set(counts) - set(DEMO_COUNTS)
         if foreign:
             raise FileExistsError(f"{root} holds files that are not a demo dataset: {sorted(foreign)[:3]}")
-    root.parent.mkdir(parents=True, exist_ok=True)
+    total, done = 2 * sum(counts.values()), 0
+    step = max(1, total // 100)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
         for split, n in counts.items():
@@ -187,22 +235,31 @@ def make_demo_dataset(root, counts=None, size=160, seed=0) -> Path:
                     rng = np.random.default_rng([params["seed"], zlib.crc32(split.encode()),
                                                  list(CLASSES).index(label), i, params["size"]])
                     draw_example(label, rng, size).save(folder / f"{stem}.{i}.jpg", quality=90)
+                    done += 1
+                    if done % step == 0 or done == total:
+                        _report(root, done / total, total, progress)
         (tmp / MARKER).write_text(json.dumps(params, sort_keys=True))
         os.chmod(tmp, 0o755)
         if root.exists():                                  # move the stale dataset aside, then swap
             trash = Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
             os.replace(root, trash / "old")
             shutil.rmtree(trash, ignore_errors=True)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if not _is_complete(root, params):   # another process won the race: fine if it made the same
-                raise
+        os.replace(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return root
+        with contextlib.suppress(OSError):
+            _progress_file(root).unlink()
 
 
-def demo_dataset_path(home) -> Path:
-    """The default demo dataset under the lab's home folder, generated on first use."""
-    return make_demo_dataset(Path(home) / "datasets" / "demo")
+def _report(root: Path, fraction: float, total: int, progress) -> None:
+    """Share the fraction done with waiting callers (a small file beside `root`) and tell our own caller."""
+    with contextlib.suppress(OSError):
+        with replacing(_progress_file(root)) as tmp:
+            tmp.write_text(f"{fraction:.4f}")
+    if progress:
+        progress(fraction, f"Generating the demo data ({total:,} drawn images, once): {fraction:.0%}")
+
+
+def demo_dataset_path(home, progress=None) -> Path:
+    """The default demo dataset under the lab's home folder, generated on first use (see make_demo_dataset)."""
+    return make_demo_dataset(Path(home) / "datasets" / "demo", progress=progress)

@@ -5,10 +5,12 @@ A data folder has one subfolder per class, either already split (`train/`, `vali
 `scan` decodes every candidate file the way `load_image` will; what cannot be used (unreadable, empty,
 oversized, not an image, folder link loops, class folders without usable images) is skipped and reported
 with its reason, and a folder that cannot work is refused with one sentence (DataError).
-`load_image` is the single decoder used by training, evaluation and the dashboard's previews.
+`load_image` is the single decoder used by training, evaluation and the dashboard's previews; `decode_upload`
+is the dashboard's one path for an uploaded image (the same decoding, errors as one sentence).
 """
 from __future__ import annotations
 
+import io
 import os
 import random
 import stat
@@ -113,14 +115,51 @@ def check_image(path: Path) -> tuple[tuple[int, int] | None, str | None]:
         return None, f"unreadable image ({exc})"
 
 
+def _pixels(img: Image.Image, size: int) -> np.ndarray:
+    if img.format == "JPEG":
+        img.draft("RGB", (size, size))
+    return np.asarray(_to_rgb(img).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+
+
 def load_image(path: str | os.PathLike, size: int) -> np.ndarray:
     """Decode any image file to an RGB (size, size, 3) uint8 array (alpha composited on white)."""
     with Image.open(path) as img:
         if reason := _over_limit(img.size):
             raise DataError(f"{_shown(path)} is {reason}.")
-        if img.format == "JPEG":
-            img.draft("RGB", (size, size))
-        return np.asarray(_to_rgb(img).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+        return _pixels(img, size)
+
+
+UPLOAD_TYPES = sorted(ext.lstrip(".") for ext in IMAGE_EXTENSIONS)  # what an image uploader accepts
+
+
+def decode_upload(name: str, data: bytes, size: int) -> tuple[np.ndarray | None, str | None]:
+    """The one path for an uploaded image: decode `data` (the file called `name`) as `load_image` does.
+
+    Returns (RGB (size, size, 3) uint8 array, None), or (None, one sentence naming the file, the reason and the
+    fix) for anything unusable: empty, not an image, damaged or truncated, or too large (a possible
+    decompression bomb is refused from its header, before any pixel is decoded). Never raises for bad content,
+    and the sentence names only the file, never the upload's internals.
+    """
+    shown = _shown(Path(str(name)).name) or "The uploaded file"
+    if not data:
+        return None, f"{shown} is empty (0 bytes): upload an image file."
+    too_large = (f"{shown} is too large (more than {MAX_PIXELS:,} pixels): upload a smaller image, "
+                 f"for example one resized to 2000 pixels on its longer side.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused just below, with its size
+            with Image.open(io.BytesIO(data)) as img:
+                if reason := _over_limit(img.size):
+                    return None, f"{shown} is {reason}: upload a smaller image."
+                return _pixels(img, size), None
+    except Image.DecompressionBombError:
+        return None, too_large
+    except Image.UnidentifiedImageError:
+        return None, f"{shown} is not an image the lab can read: upload a JPEG, PNG, BMP, GIF, WebP or TIFF file."
+    except (OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+        return None, f"{shown} is damaged or truncated ({exc}): upload it again, or choose another image."
+    except MemoryError:
+        return None, f"{shown} needs more memory to decode than this machine has free: upload a smaller image."
 
 
 def _is_image_name(path: Path) -> bool:
@@ -206,6 +245,15 @@ def _keep_classes(classes: list[str], files: dict, presplit: bool, class_root: P
     return [classes[i] for i in kept], files
 
 
+def _dataset_inside(root: Path) -> Path | None:
+    """The first subfolder of `root` laid out as a split dataset (train/ and validation/ folders), if any."""
+    for name in _subdirs(root):
+        sub = root / name
+        if _split_folder(sub, "train") is not None and _split_folder(sub, "validation") is not None:
+            return sub
+    return None
+
+
 def scan(root: str | os.PathLike, val_fraction: float = 0.2, test_fraction: float = 0.1, seed: int = 0) -> Dataset:
     """Find classes and splits under `root`, check every image, and split unsplit folders."""
     root = Path(root).expanduser()
@@ -253,6 +301,10 @@ def scan(root: str | os.PathLike, val_fraction: float = 0.2, test_fraction: floa
     classes, files = _keep_classes(classes, files, presplit, train_dir if presplit else root, skipped)
     if len(classes) < 2:
         found = f"Only one class with images ({classes[0]})" if classes else "No class with enough images"
+        inside = _dataset_inside(root)
+        if inside is not None:  # the user named the folder above a dataset
+            raise DataError(f"{found} found in {_shown(root)}, but {_shown(inside)} holds a split dataset "
+                            f"(train/ and validation/): use that folder.")
         raise DataError(f"{found} found in {_shown(root)}: a classifier needs at least two class folders "
                         f"with images (see `python -m core scan` for the files that were skipped).")
     if presplit:

@@ -14,12 +14,9 @@ import numpy as np
 from keras import layers
 
 from core.config import BACKBONES, RECIPES, RunSpec
-from core.models.environment import imagenet_file
 from core.models.layer_table import freeze_table
-
-
-class WeightsError(ValueError):
-    """A weights choice that cannot be loaded; the message names the file and the reason."""
+from core.models import environment
+from core.models.weights import WeightsError, imagenet_missing_message, load_weights_file  # noqa: F401 (re-exported)
 
 
 @keras.saving.register_keras_serializable(package="tunelab")
@@ -57,28 +54,14 @@ def conv_base(backbone: str, weights: str, image_size: int, seed: int = 0) -> ke
         try:
             return app(weights="imagenet", **kwargs)
         except Exception as exc:  # download failed (offline), or a corrupt cache file
-            raise WeightsError(
-                f"ImageNet weights for {info.title} are not cached at {imagenet_file(backbone, image_size)} and "
-                f"could not be downloaded ({type(exc).__name__}: {str(exc)[:200]}). Connect to the network once "
-                f"(`python -m core prefetch --weights {backbone}`), or pass a local file with --weights PATH.") from exc
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise WeightsError(f"Weights file {path} does not exist: give the path of a {info.title} no-top weights "
-                           f"file (.h5 or .weights.h5), or use --weights imagenet or none.")
-    try:
-        import h5py
-        with h5py.File(path, "r"):
-            pass
-    except OSError as exc:
-        raise WeightsError(f"Weights file {path} is unreadable (truncated, or not an HDF5 weights file: {exc}). "
-                           f"Download or copy it again, or use --weights imagenet or none.") from exc
+            cached = environment.imagenet_file(backbone, image_size)
+            if not cached.is_file():
+                raise WeightsError(imagenet_missing_message(backbone, image_size)) from exc
+            raise WeightsError(f"The cached ImageNet weights file {cached} for {info.title} cannot be loaded "
+                               f"({type(exc).__name__}: {str(exc)[:160]}): delete it so that it is downloaded "
+                               f"again, or choose a local weights file on the Model page.") from exc
     model = app(weights=None, **kwargs)
-    try:
-        model.load_weights(str(path))
-    except Exception as exc:
-        raise WeightsError(f"Weights file {path} does not fit {info.title} without its top at {image_size} px "
-                           f"({type(exc).__name__}: {str(exc)[:200]}). Use a weights file made for "
-                           f"keras.applications.{info.app}(include_top=False).") from exc
+    load_weights_file(model, backbone, Path(weights).expanduser())
     return model
 
 

@@ -1,13 +1,19 @@
-"""Streamlit helpers shared by the pages (page set-up, presentation mode, charts, run pickers, formatting).
+"""Streamlit helpers shared by the pages (page set-up, presentation mode, charts, run pickers, formatting,
+the one image uploader, Markdown escaping of user text).
 
 Lives inside `pages/` as a package, so Streamlit does not list it as a page; holds no model logic.
 """
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
+from core.data import datasets
+from core.data.folders import UPLOAD_TYPES, decode_upload
 from core.runs import store
 
 
@@ -16,7 +22,9 @@ PRESENTATION_PARAM = "present"         # ...and the query parameter that keeps i
 PRESENTATION_CSS = """<style>
 html { font-size: 20px; }
 [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.15rem; }
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
+  font-size: 2.25rem; }  /* Streamlit's own size, scaled with the larger root font */
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1rem; }
 h1 { font-size: 3rem !important; }
 </style>"""
 
@@ -51,10 +59,25 @@ def presentation() -> bool:
     return bool(st.session_state.get(PRESENTATION, False))
 
 
+MODEBAR_HEIGHT = 60  # px kept free above a chart's titles for plotly's toolbar (the modebar)
+
+
 def plotly_config(filename: str = "chart") -> dict:
-    """The plotly modebar settings of every chart: "Download plot as a PNG" at twice the size, no logo."""
+    """The plotly modebar settings of every chart: "Download plot as a PNG" at twice the size, zoom, pan and
+    reset (the buttons a lesson uses), no logo."""
     return {"displaylogo": False, "displayModeBar": True,
+            "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"],
             "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}}
+
+
+def clear_of_modebar(fig):
+    """Make room above a figure's title and subplot titles, so the modebar (drawn in the figure's top corner)
+    never covers them; figures without titles keep their margins."""
+    titled = bool(fig.layout.title.text) or any(
+        a.yref == "paper" and (a.y or 0) >= 1 for a in fig.layout.annotations)
+    if titled and (fig.layout.margin.t or 0) < MODEBAR_HEIGHT:
+        fig.update_layout(margin_t=MODEBAR_HEIGHT)
+    return fig
 
 
 def chart(fig, key: str | None = None, filename: str = "chart") -> None:
@@ -65,7 +88,51 @@ def chart(fig, key: str | None = None, filename: str = "chart") -> None:
         fig.update_xaxes(tickfont_size=16, title_font_size=18)
         fig.update_yaxes(tickfont_size=16, title_font_size=18)
         fig.update_annotations(font_size=18)
-    st.plotly_chart(fig, key=key, config=plotly_config(filename))
+    st.plotly_chart(clear_of_modebar(fig), key=key, config=plotly_config(filename))
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&])")
+
+
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@)")  # what GitHub-flavoured Markdown turns into links after escaping
+
+
+def escape_md(text) -> str:
+    """`text` (a run name, a file name, an error naming them) shown literally inside Markdown: no bold, links,
+    colours (`:red[...]`), emoji codes, HTML or LaTeX. Every page escapes user text it puts into Markdown.
+
+    Bare URLs and e-mail addresses are linked by the renderer even when escaped: an invisible zero-width space
+    inside "://", "www." and "@" keeps them plain text."""
+    text = _AUTOLINK.sub(lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:], str(text))
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the image…")
+def _decoded(file_id: str, name: str, size: int, _data: bytes) -> tuple[np.ndarray | None, str | None]:
+    return decode_upload(name, _data, size)
+
+
+def image_upload(label: str, key: str, size: int, where=None) -> np.ndarray | None:
+    """The pages' one image uploader: an RGB (size, size, 3) array, or None (nothing uploaded, or an unusable
+    file, which is then explained in one sentence naming the file; never a traceback or the upload's internals)."""
+    where = where or st
+    upload = where.file_uploader(label, type=UPLOAD_TYPES, key=key)
+    if upload is None:
+        return None
+    image, error = _decoded(upload.file_id, upload.name, size, upload.getvalue())
+    if error:
+        where.error(escape_md(error))
+    return image
+
+
+def current_dataset() -> tuple[Path, str]:
+    """`datasets.current()` for a page: while the demo data is generated on first use (by this page, or another
+    page, tab or run at the same time), a progress bar says so instead of a silent, empty page."""
+    slot = st.empty()
+    try:
+        return datasets.current(progress=lambda fraction, text: slot.progress(fraction, text=text))
+    finally:
+        slot.empty()
 
 
 def fmt_acc(value) -> str:
@@ -102,8 +169,13 @@ def pick_run(runs: list[dict], key: str, label: str = "Run", default_id: str | N
     if st.session_state.get(key) not in ids:
         st.session_state[key] = default_id if default_id in ids else ids[0]
     by_id = {r["id"]: r for r in runs}
-    chosen = st.selectbox(label, ids, key=key, format_func=lambda i: run_label(by_id[i]) if with_status else
-                          f"{by_id[i]['name']} · {i}")
+    labels = {i: run_label(by_id[i]) if with_status else f"{by_id[i]['name']} · {i}" for i in ids}
+    # The browser keeps showing the label it was sent with the selection. When the chosen run's label changes
+    # (renamed, or its status moved on), set the selection again so that the new label is sent at once.
+    if st.session_state.get(f"{key}__label") not in (None, labels[st.session_state[key]]):
+        st.session_state[key] = st.session_state[key]
+    chosen = st.selectbox(label, ids, key=key, format_func=labels.get)
+    st.session_state[f"{key}__label"] = labels[chosen]
     return by_id[chosen]
 
 
@@ -112,5 +184,5 @@ def all_runs() -> list[dict]:
     return runner.runs()
 
 
-__all__ = ["setup", "presentation", "plotly_config", "chart", "fmt_acc", "fmt_duration", "fmt_time", "run_label",
-           "pick_run", "all_runs", "store"]
+__all__ = ["setup", "presentation", "plotly_config", "clear_of_modebar", "chart", "escape_md", "image_upload", "current_dataset", "fmt_acc",
+           "fmt_duration", "fmt_time", "run_label", "pick_run", "all_runs", "store"]
