@@ -69,8 +69,8 @@ def _add_spec_flags(s: argparse.ArgumentParser) -> None:
             kwargs["type"] = int
         elif meta["kind"] in ("float", "lr"):
             kwargs["type"] = float
-        elif meta["kind"] == "choice":
-            kwargs["choices"] = list(meta["options"])
+        elif meta["kind"] == "choice":  # checked by RunSpec.validate, which says the same sentence everywhere
+            kwargs["metavar"] = "{" + ",".join(meta["options"]) + "}"
         if meta["min"] is not None:
             unit = f" {meta['unit']}" if meta["unit"] else ""
             kwargs["help"] += f"; {number_text(meta['min'])} to {number_text(meta['max'])}{unit}"

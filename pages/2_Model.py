@@ -8,7 +8,7 @@ from core import settings
 from core.data import datasets
 from core.models import environment
 from core.analysis.charts import layer_params_figure
-from core.config import BACKBONES
+from core.config import ALL_FROZEN, BACKBONES
 from core.data.folders import DataError
 from core.models.layer_table import blocks, freeze_table
 from core.models.weights import WeightsError, check_weights
@@ -85,23 +85,27 @@ elif weights_kind == "file":
 rows = base_layers(backbone, int(image_size))
 block_list = blocks(rows)
 names = [r["name"] for r in rows]
+ALL_FROZEN_LABEL = "(none: all frozen)"
 default_point = saved.get("freeze_from") if saved.get("backbone") == backbone else None
-default_point = default_point if default_point in names else BACKBONES[backbone].default_freeze_from
+if default_point != ALL_FROZEN:
+    default_point = default_point if default_point in names else BACKBONES[backbone].default_freeze_from
 
 st.subheader("Freeze point")
 p1, p2 = st.columns([1, 2])
 by = p1.radio("Pick by", ["block", "layer"], horizontal=True, key="model_pick_by")
 if by == "block":
-    block_names = [b for b, _ in block_list] + ["(none: all frozen)"]
+    block_names = [b for b, _ in block_list] + [ALL_FROZEN_LABEL]
     first = {b: layer for b, layer in block_list}
     current_block = next((b for b, layer in block_list if layer == default_point), block_names[-1])
     chosen = p2.selectbox("First trainable block", block_names, index=block_names.index(current_block),
                           key=f"model_block_{backbone}")
     point = first.get(chosen)
 else:
-    options = names + ["(none: all frozen)"]
-    chosen = p2.selectbox("First trainable layer", options, index=options.index(default_point), key=f"model_layer_{backbone}")
-    point = None if chosen.startswith("(none") else chosen
+    options = names + [ALL_FROZEN_LABEL]
+    chosen = p2.selectbox("First trainable layer", options,
+                          index=options.index(ALL_FROZEN_LABEL if default_point == ALL_FROZEN else default_point),
+                          key=f"model_layer_{backbone}")
+    point = None if chosen == ALL_FROZEN_LABEL else chosen
 
 table = freeze_table(rows, point, backbone, int(image_size))
 m1, m2, m3 = st.columns(3)
@@ -131,10 +135,11 @@ if st.button("Use this model for training", type="primary", key="model_use"):
         st.error(escape_md(f"Not saved: {problem}"))
     else:
         settings.update(model={"backbone": backbone, "weights": weights, "image_size": int(image_size),
-                               "freeze_from": point, "head": head, "dropout": dropout})
+                               "freeze_from": point or ALL_FROZEN, "head": head, "dropout": dropout})
+        tuning = (f"fine-tuning from {point}" if point else
+                  "every layer frozen (feature extraction; fine-tuning needs a first trainable layer)")
         st.success(escape_md(f"The Train page will use {BACKBONES[backbone].title}, "
-                             f"{environment.describe_weights(weights)}, {image_size} px, fine-tuning from "
-                             f"{point or 'no layer'}."))
+                             f"{environment.describe_weights(weights)}, {image_size} px, {tuning}."))
 
 with st.expander("Why freeze the base first, fine-tune only the top, and use a low learning rate?"):
     st.markdown(

@@ -3,13 +3,13 @@ import streamlit as st
 
 from core import settings
 from core.analysis import charts
-from core.config import BACKBONES, PRECISIONS, RECIPES, RunSpec
+from core.config import ALL_FROZEN, BACKBONES, PRECISIONS, RECIPES, RunSpec
 from core.data.augment import PRESET_TITLES, PRESETS
 from core.data.folders import DataError
 from core.models import environment
 from core.runs import monitor, runner
 from core.runs.specs import build_spec
-from pages.ui import all_runs, chart, fmt_acc, fmt_duration, pick_run, setup
+from pages.ui import all_runs, chart, escape_md, fmt_acc, fmt_duration, pick_run, setup
 from pages.ui import spec_form as form
 
 setup("Train", "📈")
@@ -42,6 +42,9 @@ if info.uses_backbone:
             f"head {model_values['head']} · dropout {model_values['dropout']}"
             + (f" · fine-tuning from `{model_values['freeze_from'] or BACKBONES[backbone].default_freeze_from}`"
                if info.fine_tunes else ""))
+    if info.fine_tunes and model_values["freeze_from"] == ALL_FROZEN:
+        st.warning("The Model page's freeze point leaves every layer frozen: fine-tuning needs a first trainable "
+                   "layer. Choose a block there, or pick a feature-extraction recipe.")
     st.page_link("pages/2_Model.py", label="Change the backbone, weights or freeze point on the Model page", icon="🧱")
 
 with st.form("train_form"):
@@ -78,9 +81,9 @@ if started:
     try:
         spec = build_spec(recipe, {**values, "data": data}, confine=True)
         st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec)
-        st.toast(f"Started {spec.display_name()}")
+        st.toast(f"Started {escape_md(spec.display_name())}")
     except (ValueError, DataError, RuntimeError) as exc:
-        st.error(f"Not started: {exc}")
+        st.error(escape_md(f"Not started: {exc}"))
 
 if info.fine_tunes:
     with st.expander("Freeze-point sweep: fine-tune from several points and overlay the curves"):
@@ -102,7 +105,7 @@ if info.fine_tunes:
                 st.session_state["train_watch"] = ids[0]
                 st.toast(f"Queued {len(ids)} runs; at most {runner.max_concurrent()} train at once.")
             except (ValueError, DataError, RuntimeError) as exc:
-                st.error(f"Sweep not queued: {exc}")
+                st.error(escape_md(f"Sweep not queued: {exc}"))
 
 st.divider()
 runs = all_runs()
@@ -134,7 +137,7 @@ def live(run_id: str) -> None:
         st.progress(snap["fraction"], text="stopping at the end of this batch; finished epochs are kept…" if stopping
                     else snap["label"] or "starting…")
     if r["error"]:
-        (st.error if r["status"] == "failed" else st.warning)(r["error"])
+        (st.error if r["status"] == "failed" else st.warning)(escape_md(r["error"]))
     b1, b2, _ = st.columns([1, 1, 4])
     if r["status"] in ("running", "queued") and not stopping and b1.button("⏹ Stop", key=f"stop_{run_id}"):
         runner.stop(run_id)

@@ -102,6 +102,7 @@ def test_ladder_page_shows_the_runs_warns_and_queues(lab_home, trained_lab, monk
     store.record_epoch(fake, 1, "head", {"val_accuracy": 0.61, "val_loss": 0.7})
     store.set_status(fake, "finished")
     monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    monkeypatch.setenv("TUNELAB_DATA_ROOTS", str(trained_lab["data"].parent))  # the ladder obeys the path rules
     at = AppTest.from_file(str(ROOT / "pages/6_Ladder.py"), default_timeout=180)
     at.run()
     assert not at.exception, [e.value for e in at.exception]

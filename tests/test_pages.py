@@ -1,5 +1,6 @@
 """AppTest checks of each page's widgets and state changes (Compare has its own file)."""
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -24,6 +25,11 @@ def run_page(path: str, timeout: float = 60) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def plain(text: str) -> str:
+    """Markdown a page escaped (pages.ui.escape_md) as the reader sees it."""
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def train_page(timeout: float = 60) -> AppTest:
@@ -105,6 +111,25 @@ def test_model_page_freeze_point_changes_the_trainable_count(small_home):
     assert saved["freeze_from"] == "block4_conv1" and saved["weights"] == "none" and saved["backbone"] == "vgg16"
 
 
+def test_all_frozen_on_the_model_page_is_kept_and_refused_for_fine_tuning(small_home, monkeypatch):
+    """Issue 9: "(none: all frozen)" was saved as "the default freeze point", so fine-tuning silently used block5."""
+    at = run_page("pages/2_Model.py", timeout=120)
+    at.selectbox(key="model_block_vgg16").set_value("(none: all frozen)").run()
+    assert {m.label: m.value for m in at.metric}["Trainable"] == "0"
+    at.radio(key="model_weights").set_value("none").run()
+    at.button(key="model_use").click().run()
+    assert settings.load()["model"]["freeze_from"] == "none"
+    at = run_page("pages/2_Model.py", timeout=120)  # the choice comes back as it was made
+    assert at.selectbox(key="model_block_vgg16").value == "(none: all frozen)"
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)
+    at = train_page(timeout=120)
+    at.selectbox(key="train_recipe").set_value("fine_tune").run()
+    assert any("leaves every layer frozen" in w.value for w in at.warning)
+    at.number_input(key="train_fine_tune_image_size").set_value(48)
+    at.button(key="FormSubmitter:train_form-Start training").click().run()
+    assert any("needs a first trainable layer" in plain(e.value) for e in at.error) and store.list_runs() == []
+
+
 def test_train_page_starts_a_run_and_refuses_bad_values(small_home, monkeypatch):
     monkeypatch.setattr("core.runs.runner.kick", lambda: None)  # store the run, start no worker
     at = run_page("pages/3_Train.py")
@@ -179,7 +204,8 @@ def test_an_out_of_range_value_says_why_the_run_did_not_start(small_home, monkey
     at = run_page("pages/3_Train.py")
     at.number_input(key=f"train_scratch_{field}").set_value(value)
     at.button[0].click().run()
-    assert any(message in e.value and e.value.startswith("Not started") for e in at.error), [e.value for e in at.error]
+    assert any(message in plain(e.value) and e.value.startswith("Not started") for e in at.error), \
+        [e.value for e in at.error]
     assert store.list_runs() == []
 
 
@@ -230,7 +256,7 @@ def test_paths_outside_the_allowed_folders_are_refused_by_the_pages(small_home, 
     at = run_page("pages/3_Train.py")
     at.number_input(key="train_scratch_image_size").set_value(48)
     at.button[0].click().run()
-    assert any("TUNELAB_DATA_ROOTS" in e.value for e in at.error) and store.list_runs() == []
+    assert any("TUNELAB_DATA_ROOTS" in plain(e.value) for e in at.error) and store.list_runs() == []
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/3_Train.py", "pages/4_Compare.py"])

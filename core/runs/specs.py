@@ -8,9 +8,10 @@ Imports TensorFlow only to check a freeze point or a weights file.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-from core.config import ALL_FROZEN, RunSpec
+from core.config import ALL_FROZEN, BACKBONES, RunSpec
 
 
 def _absolute(path: str, confine: bool) -> str:
@@ -49,11 +50,18 @@ def check_spec(spec: RunSpec, data: bool = True) -> None:
         scan(spec.data, spec.val_fraction, spec.test_fraction, spec.seed)  # DataError for unusable folders
     if not spec.uses_backbone:
         return
+    if spec.fine_tunes and spec.freeze_from not in (None, ALL_FROZEN):
+        names = _layer_names(spec.backbone, spec.image_size)
+        if spec.freeze_from not in names:
+            default = BACKBONES[spec.backbone].default_freeze_from
+            raise ValueError(f"{BACKBONES[spec.backbone].title} has no layer {spec.freeze_from!r} to fine-tune from: "
+                             f"choose one of its layers, for example its top block's {default} (`python -m core "
+                             f"layers --backbone {spec.backbone}` lists them).")
     from core.models.weights import check_weights
     check_weights(spec.backbone, spec.weights, spec.image_size)
-    if spec.fine_tunes and spec.freeze_from not in (None, ALL_FROZEN):
-        from core.models.networks import base_layers
-        names = [row["name"] for row in base_layers(spec.backbone, spec.image_size)]
-        if spec.freeze_from not in names:
-            raise ValueError(f"{spec.backbone} has no layer {spec.freeze_from!r} to fine-tune from: choose one of "
-                             f"its layers (`python -m core layers --backbone {spec.backbone}` lists them).")
+
+
+@functools.lru_cache(maxsize=8)
+def _layer_names(backbone: str, image_size: int) -> tuple[str, ...]:
+    from core.models.networks import base_layers
+    return tuple(row["name"] for row in base_layers(backbone, image_size))
