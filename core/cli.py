@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 
@@ -127,10 +128,11 @@ def cmd_resume(a):
 
 
 def cmd_export(a):
+    from core.runs import artifacts
     run = store.find_run(a.run)
-    src = store.run_dir(run["id"]) / f"{a.which}.keras"
+    src = artifacts.model(run["id"], a.which)
     if not src.is_file():
-        raise FileNotFoundError(f"Run {run['id']} has no {a.which}.keras ({run['status']}); finish or resume it first.")
+        raise FileNotFoundError(f"Run {run['id']} has no {src.name} ({run['status']}); finish or resume it first.")
     shutil.copyfile(src, a.path)
     print(f"wrote {a.path}")
 
@@ -163,9 +165,21 @@ def cmd_bench(a):
 
 
 def cmd_worker(a):
+    from core.runs import lease
+    try:
+        held = lease.claim(a.run, a.lease)  # before TensorFlow loads, so that the heartbeat starts at once
+    except lease.LeaseLost as exc:
+        print(f"worker for run {a.run} not started: {exc}", file=sys.stderr)
+        return lease.EXIT_FENCED
+    beating = lease.keep_alive(held, exit_when_fenced=True)
     from core.runs.runner import kick
     from core.runs.worker import run_worker
-    status = run_worker(a.run)
+    status = run_worker(a.run, held)
+    beating.set()
+    if status == "fenced":  # taken over by a newer worker: end without writing (not even kick's bookkeeping)
+        print(f"worker pid {os.getpid()} fenced: run {a.run} was taken over; exiting without writing",
+              file=sys.stderr)
+        return lease.EXIT_FENCED
     kick()
     return 0 if status in ("finished", "stopped") else 1
 
@@ -249,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("worker", help=argparse.SUPPRESS)
     s.add_argument("run")
+    s.add_argument("--lease", type=int, help="the lease number the queue reserved for this worker")
     s.set_defaults(func=cmd_worker)
     return p
 
