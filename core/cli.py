@@ -143,7 +143,13 @@ def cmd_evaluate(a):
     result = evaluate(run["id"], a.data, a.split, a.which)
     if a.json:
         return _print_json(result)
-    print(f"{result['n']} images ({result['split']}): accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}")
+    where = "the run's own recorded" if result["own_split"] else f"{result['data']}'s"
+    print(f"{result['n']} images ({where} {result['split']} split): accuracy {result['accuracy']:.4f}, "
+          f"loss {result['loss']:.4f}")
+    if result["overlap_with_training"]:
+        print(f"left out {result['overlap_with_training']} images whose content is in the run's training split")
+    if result["missing"]:
+        print(f"left out {result['missing']} recorded images that no longer exist or changed")
     print("confusion matrix (rows: true, columns: predicted): " + ", ".join(result["classes"]))
     for cls, row in zip(result["classes"], result["confusion_matrix"]):
         print(f"  {cls:<12}" + " ".join(f"{n:>6}" for n in row))
@@ -240,10 +246,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--which", choices=["best", "last"], default="best")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("evaluate", help="score a run on a folder of class subfolders")
+    s = sub.add_parser("evaluate", help="score a run on its own test split, or on a folder of class subfolders "
+                                        "(leaving out the images it trained on)")
     s.add_argument("run")
-    s.add_argument("--data", required=True)
-    s.add_argument("--split", help="train, validation or test (default: test if present, else validation)")
+    s.add_argument("--data", help="a folder of class subfolders (default: the run's own recorded split)")
+    s.add_argument("--split", help="validation or test of the run's own split; with --data also train "
+                                   "(default: test if present, else validation)")
     s.add_argument("--which", choices=["best", "last"], default="best")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
