@@ -421,7 +421,7 @@ def _dotted(node) -> str:
 def test_every_model_file_is_loaded_in_safe_mode():
     """Every Keras load_model call in the engine and the dashboard passes safe_mode=True (no code in model files)."""
     calls = []
-    for path in [*ROOT.glob("core/*.py"), *ROOT.glob("pages/**/*.py"), ROOT / "app.py"]:
+    for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("pages/**/*.py"), ROOT / "app.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(("keras", "tensorflow")):
                 assert "load_model" not in [a.name for a in node.names], f"{path.name}:{node.lineno}: import keras"
