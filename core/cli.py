@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 
@@ -133,10 +134,11 @@ def cmd_resume(a):
 
 
 def cmd_export(a):
+    from core.runs import artifacts
     run = store.find_run(a.run)
-    src = store.run_dir(run["id"]) / f"{a.which}.keras"
+    src = artifacts.model(run["id"], a.which)
     if not src.is_file():
-        raise FileNotFoundError(f"Run {run['id']} has no {a.which}.keras ({run['status']}); finish or resume it first.")
+        raise FileNotFoundError(f"Run {run['id']} has no {src.name} ({run['status']}); finish or resume it first.")
     shutil.copyfile(src, a.path)
     print(f"wrote {a.path}")
 
@@ -147,7 +149,13 @@ def cmd_evaluate(a):
     result = evaluate(run["id"], a.data, a.split, a.which)
     if a.json:
         return _print_json(result)
-    print(f"{result['n']} images ({result['split']}): accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f}")
+    where = "the run's own recorded" if result["own_split"] else f"{result['data']}'s"
+    print(f"{result['n']} images ({where} {result['split']} split): accuracy {result['accuracy']:.4f}, "
+          f"loss {result['loss']:.4f}")
+    if result["overlap_with_training"]:
+        print(f"left out {result['overlap_with_training']} images whose content is in the run's training split")
+    if result["missing"]:
+        print(f"left out {result['missing']} recorded images that no longer exist or changed")
     print("confusion matrix (rows: true, columns: predicted): " + ", ".join(result["classes"]))
     for cls, row in zip(result["classes"], result["confusion_matrix"]):
         print(f"  {cls:<12}" + " ".join(f"{n:>6}" for n in row))
@@ -169,9 +177,21 @@ def cmd_bench(a):
 
 
 def cmd_worker(a):
+    from core.runs import lease
+    try:
+        held = lease.claim(a.run, a.lease)  # before TensorFlow loads, so that the heartbeat starts at once
+    except lease.LeaseLost as exc:
+        print(f"worker for run {a.run} not started: {exc}", file=sys.stderr)
+        return lease.EXIT_FENCED
+    beating = lease.keep_alive(held, exit_when_fenced=True)
     from core.runs.runner import kick
     from core.runs.worker import run_worker
-    status = run_worker(a.run)
+    status = run_worker(a.run, held)
+    beating.set()
+    if status == "fenced":  # taken over by a newer worker: end without writing (not even kick's bookkeeping)
+        print(f"worker pid {os.getpid()} fenced: run {a.run} was taken over; exiting without writing",
+              file=sys.stderr)
+        return lease.EXIT_FENCED
     kick()
     return 0 if status in ("finished", "stopped") else 1
 
@@ -217,10 +237,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--which", choices=["best", "last"], default="best")
     s.set_defaults(func=cmd_export)
 
-    s = sub.add_parser("evaluate", help="score a run on a folder of class subfolders")
+    s = sub.add_parser("evaluate", help="score a run on its own test split, or on a folder of class subfolders "
+                                        "(leaving out the images it trained on)")
     s.add_argument("run")
-    s.add_argument("--data", required=True)
-    s.add_argument("--split", help="train, validation or test (default: test if present, else validation)")
+    s.add_argument("--data", help="a folder of class subfolders (default: the run's own recorded split)")
+    s.add_argument("--split", help="validation or test of the run's own split; with --data also train "
+                                   "(default: test if present, else validation)")
     s.add_argument("--which", choices=["best", "last"], default="best")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_evaluate)
@@ -241,6 +263,7 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("worker", help=argparse.SUPPRESS)
     s.add_argument("run")
+    s.add_argument("--lease", type=int, help="the lease number the queue reserved for this worker")
     s.set_defaults(func=cmd_worker)
     return p
 

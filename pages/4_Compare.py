@@ -8,6 +8,7 @@ from pages.ui import all_runs, chart, escape_md, pick_run, setup, store
 import streamlit as st
 
 from core.analysis import charts, compare, report
+from core.runs import artifacts
 
 setup("Compare runs", "📊")
 
@@ -120,11 +121,11 @@ with col_csv:
 with col_model:
     model = compare.model_file(rid)
     if model is not None:
-        st.download_button(f"Download model best.keras ({model.stat().st_size / 1e6:.1f} MB)", model.read_bytes,
-                           file_name=f"{rid}-best.keras", mime="application/octet-stream",
+        st.download_button(f"Download model {model.name} ({model.stat().st_size / 1e6:.1f} MB)", model.read_bytes,
+                           file_name=artifacts.download_name(rid), mime="application/octet-stream",
                            key=f"compare_model_{rid}", on_click="ignore")
     else:
-        st.caption(f"No best.keras to download. {compare.model_missing_reason(run)}")
+        st.caption(f"No saved model to download. {compare.model_missing_reason(run)}")
 
 with st.container(border=True):
     st.markdown("**Delete this run**: its epochs, log, checkpoints and models are removed for good.")

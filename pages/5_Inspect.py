@@ -9,7 +9,7 @@ import streamlit as st
 from PIL import Image
 
 from core.analysis import charts, gradcam, inspection, report
-from core.runs import store
+from core.runs import artifacts
 from core.data.folders import DataError, load_image
 from pages.ui import all_runs, chart, escape_md, fmt_acc, image_upload, pick_run, setup
 
@@ -23,7 +23,7 @@ SHOW = 224  # display size of single images
 
 def stamp(run_id: str) -> float:
     """The model file's time stamp: a resumed and re-saved run gets fresh cache entries."""
-    return (store.run_dir(run_id) / "best.keras").stat().st_mtime
+    return artifacts.model_stamp(run_id)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
@@ -38,9 +38,8 @@ def result_for(run_id: str, split: str, model_stamp: float) -> dict:
 
 @st.cache_data(show_spinner="Predicting with the second run…", max_entries=16)
 def result_on(other_id: str, other_stamp: float, run_id: str, split: str, model_stamp: float) -> dict:
-    base = result_for(run_id, split, model_stamp)
-    items = list(zip(base["paths"], base["labels"].tolist()))
-    return inspection.split_result(other_id, split, model=model_for(other_id, other_stamp), items=items)
+    """Runs A and B on A's images that B did not train on ({"a", "b", "overlap"})."""
+    return inspection.compare(result_for(run_id, split, model_stamp), other_id, model_for(other_id, other_stamp))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -111,6 +110,8 @@ m3.metric("Loss", f"{result['loss']:.4f}")
 m4.metric("Wrong", f"{result['n'] - int(np.trace(result['confusion_matrix'])):,}")
 if result["missing"]:
     st.warning(f"{result['missing']} {split} images of this run no longer exist and were left out.")
+if result["overlap"]:
+    st.warning(f"{result['overlap']} {split} images are also in this run's training split and were left out.")
 left, right = st.columns([3, 2])
 with left:
     chart(charts.confusion_figure(result["confusion_matrix"], classes), key="inspect_confusion",
@@ -212,16 +213,19 @@ if not others:
     st.stop()
 other = pick_run(others, "inspect_other", "Second run (B)")
 try:
-    other_result = result_on(other["id"], stamp(other["id"]), rid, split, model_stamp)
+    pair = result_on(other["id"], stamp(other["id"]), rid, split, model_stamp)
+    result_a, other_result = pair["a"], pair["b"]
     if other_result["classes"] != classes:
         raise ValueError(f"run B has classes {other_result['classes']}, run A {classes}")
-    diff = inspection.disagreements(result, other_result, 24)
+    diff = inspection.disagreements(result_a, other_result, 24)
 except (DataError, FileNotFoundError, ValueError, OSError) as exc:
     st.error(f"Cannot compare these runs: {exc}")
     st.stop()
 counts = diff["counts"]
-st.caption(f"A = {run['name']} ({fmt_acc(result['accuracy'])}), B = {other['name']} "
+st.caption(f"A = {run['name']} ({fmt_acc(result_a['accuracy'])}), B = {other['name']} "
            f"({fmt_acc(other_result['accuracy'])}), both on run A's {counts['images']} {split} images.")
+if pair["overlap"]:
+    st.warning(f"{pair['overlap']} of run A's {split} images are in run B's training split and were left out.")
 cols = st.columns(5)
 for col, key in zip(cols, ("disagree", "both right", "only A right", "only B right", "both wrong")):
     col.metric(key.capitalize(), f"{counts[key]:,}")

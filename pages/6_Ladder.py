@@ -12,7 +12,7 @@ from core import settings
 from core.analysis import charts, inspection, ladder
 from core.models import environment
 from core.models.weights import WeightsError, check_weights
-from core.runs import store
+from core.runs import artifacts, store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE
 from core.data.folders import DataError
 from pages.ui import all_runs, chart, escape_md, fmt_acc, setup
@@ -60,7 +60,7 @@ test_acc = {}
 if with_test:
     for s in filled:
         try:
-            model_stamp = (store.run_dir(s["run_id"]) / "best.keras").stat().st_mtime
+            model_stamp = artifacts.model_stamp(s["run_id"])
             test_acc[s["run_id"]] = test_accuracy(s["run_id"], model_stamp)
         except (DataError, FileNotFoundError, OSError, ValueError) as exc:
             st.caption(escape_md(f"No test accuracy for {s['name']}: {exc}"))

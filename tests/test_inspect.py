@@ -184,7 +184,12 @@ def test_split_items_skip_missing_files_and_refuse_when_all_are_gone(lab_home, t
     path.write_text(json.dumps(record))
     with pytest.raises(DataError, match="moved or deleted"):
         inspection.split_items(run_id, "test")
-    path.unlink()  # no split record: rebuilt from the run's data folder
+    path.unlink()  # a run that recorded its split never has it rebuilt from its folder (the split could differ)
+    with pytest.raises(DataError, match="recorded split .* is missing"):
+        inspection.available_splits(run_id)
+    info = store.get_run(run_id)["info"]
+    del info["split_record"]  # a run made before the lab recorded splits: rebuilt from its data folder
+    store.update_run(run_id, info=info)
     assert inspection.available_splits(run_id) == ["validation", "test"]
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.runs import store
+from core.runs import artifacts, store
 from core.config import RECIPES, RunSpec
 
 DASH = "–"
@@ -263,8 +263,7 @@ def failures(rows: list[dict]) -> list[dict]:
 
 def model_file(run_id: str) -> Path | None:
     """The run's best.keras, or None when it does not exist (yet)."""
-    path = store.run_dir(run_id) / "best.keras"
-    return path if path.is_file() else None
+    return artifacts.model_if_saved(run_id, "best")
 
 
 def model_missing_reason(run: dict) -> str:

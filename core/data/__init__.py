@@ -1,7 +1,8 @@
 """Data: image folders and their splits, the decoded-image pipeline, augmentation and datasets.
 
 Modules: `folders` (scan a folder of class subfolders, split it, the lab's one image decoder),
-`pipeline` (decode once into a cache, feed Keras), `augment` (ImageDataGenerator's parameters as one
+`manifest` (a run's recorded split: paths, sizes, content hashes), `pipeline` (decode once into a cache,
+feed Keras), `augment` (ImageDataGenerator's parameters as one
 table, the seeded transform that training and the preview share), `augment_export` (that configuration
 as code), `preview`, `demo` (the built-in drawn dataset), `datasets` (the dataset in use, uploads),
 `prefetch` (downloads when online).

@@ -22,6 +22,7 @@ from core.runs import store
 from core.atomic import replacing
 from core.data.augment import AugmentConfig, augment_batch, image_seed
 from core.data.folders import load_image
+from core.data.manifest import file_digest
 
 DECODER_VERSION = "pil-bilinear-2"  # bump when load_image changes: cached arrays are keyed by it
 
@@ -30,8 +31,7 @@ def content_key(paths: list[str], *extra) -> str:
     """A hash of the files' bytes, their order and `extra` (size, decoder...)."""
     h = hashlib.sha1(repr(extra).encode())
     for path in paths:
-        with open(path, "rb") as f:
-            h.update(hashlib.sha1(f.read()).digest())
+        h.update(bytes.fromhex(file_digest(path)))
     return h.hexdigest()[:20]
 
 

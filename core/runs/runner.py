@@ -2,8 +2,10 @@
 
 There is no daemon: whoever submits, lists or finishes a run calls `kick()`, which (under the store's
 write lock) marks runs whose worker died as `interrupted` and starts queued runs while fewer than
-`max_concurrent()` are running. A worker's liveness is its pid plus a heartbeat it writes every 5 s.
-Partial files a dead worker leaves (half-written models, image or feature caches) are removed then.
+`max_concurrent()` are running. A worker's liveness is its pid plus the heartbeat it writes; a worker
+whose heartbeat is stale is fenced off and, on this machine, killed first (`core.runs.lease`), so a run
+never has two workers. Partial files a dead worker leaves (half-written models, image or feature
+caches) are removed then.
 """
 from __future__ import annotations
 
@@ -15,10 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from core.runs import store
+from core.runs import artifacts, lease, store
 from core.config import RunSpec
 
-HEARTBEAT_TIMEOUT = 120.0
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,12 +44,13 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def _spawn(run_id: str) -> int:
-    logfile = open(store.run_dir(run_id) / "worker.log", "ab")
+def _spawn(run_id: str, token: int) -> int:
+    """Start `python -m core worker RUN_ID --lease TOKEN` detached, in its own process group; returns its pid."""
+    logfile = open(artifacts.worker_log(run_id), "ab")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
                TUNELAB_HOME=str(store.home()), TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen([sys.executable, "-m", "core", "worker", run_id], cwd=PROJECT_ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, "-m", "core", "worker", run_id, "--lease", str(token)], cwd=PROJECT_ROOT,
+                            env=env, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
                             start_new_session=True)
     logfile.close()
     return proc.pid
@@ -57,7 +59,7 @@ def _spawn(run_id: str) -> int:
 def remove_orphans() -> int:
     """Delete the temporary files of dead processes (`.name.<pid>.tmp*` in run folders and caches)."""
     home, removed = store.home(), 0
-    for pattern in ("runs/*/.*.tmp.keras", "cache/*/.*.tmp"):
+    for pattern in (artifacts.TEMPORARY_GLOB, "cache/*/.*.tmp"):
         for path in home.glob(pattern):
             pid = re.search(r"\.(\d+)\.tmp", path.name)
             if pid and not pid_alive(int(pid.group(1))):
@@ -68,39 +70,61 @@ def remove_orphans() -> int:
 
 
 def kick() -> None:
-    """Mark dead workers' runs interrupted, then start queued runs up to the concurrency limit."""
-    now = time.time()
+    """Mark dead workers' runs interrupted, then start queued runs up to the concurrency limit.
+
+    A worker is dead when its process on this machine is gone, or when its heartbeat is older than
+    `lease.stale_after()` (a process stopped, asleep or swapping, or on another machine): then its lease
+    is moved on, and a local worker process is killed, before the run is marked interrupted."""
+    now, stale_s, here = time.time(), lease.stale_after(), lease.host()
     with store.connect(immediate=True) as c:
-        running = c.execute("SELECT id, pid, heartbeat FROM runs WHERE status = 'running'").fetchall()
+        running = c.execute("SELECT id, pid, heartbeat, host FROM runs WHERE status = 'running'").fetchall()
         alive, died = 0, False
         for run in running:
-            stale = run["heartbeat"] is not None and now - run["heartbeat"] > HEARTBEAT_TIMEOUT
-            if not pid_alive(run["pid"]) or stale:
-                c.execute("UPDATE runs SET status = 'interrupted', finished = ?, progress = '{}', error = ? "
-                          "WHERE id = ?", (now, "the worker process died (killed or crashed); resume continues "
-                                                "from the last finished epoch", run["id"]))
-                c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)",
-                          (run["id"], now, f"worker pid {run['pid']} is gone: run interrupted"))
-                died = True
-            else:
+            local = run["host"] in (None, here)
+            silent = None if run["heartbeat"] is None else now - run["heartbeat"]
+            stale = silent is not None and silent > stale_s
+            if not stale and (not local or pid_alive(run["pid"])):
                 alive += 1
-        queued = c.execute("SELECT id FROM runs WHERE status = 'queued' ORDER BY created").fetchall()
+                continue
+            lease.fence(c, run["id"])
+            if not stale:
+                error, note = ("the worker process died (killed or crashed); resume continues from the last "
+                               "finished epoch"), f"worker pid {run['pid']} is gone: run interrupted"
+            else:
+                killed = local and lease.kill_stale(run["id"], run["pid"])
+                error = (f"the worker sent no heartbeat for {silent:.0f} s (stopped, asleep or swapping): it was "
+                         f"{'killed and ' if killed else ''}fenced off; resume continues from the last finished epoch")
+                note = (f"worker pid {run['pid']}{'' if local else ' on ' + str(run['host'])} sent no heartbeat for "
+                        f"{silent:.0f} s: {'killed, ' if killed else ''}lease moved on, run interrupted")
+            c.execute("UPDATE runs SET status = 'interrupted', finished = ?, progress = '{}', error = ? WHERE id = ?",
+                      (now, error, run["id"]))
+            store.append_log(c, run["id"], note)
+            died = True
+        queued = c.execute("SELECT id, lease FROM runs WHERE status = 'queued' ORDER BY created").fetchall()
         for run in queued[:max(0, max_concurrent() - alive)]:
+            token = run["lease"] + 1  # reserved for the worker spawned now: a later one fences it off
             try:
-                pid = _spawn(run["id"])
+                pid = _spawn(run["id"], token)
             except OSError as exc:
                 c.execute("UPDATE runs SET status = 'failed', error = ? WHERE id = ?",
                           (f"could not start the worker process: {exc}", run["id"]))
                 continue
-            c.execute("UPDATE runs SET status = 'running', pid = ?, heartbeat = ?, started = ? WHERE id = ?",
-                      (pid, now, now, run["id"]))
+            c.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, heartbeat = ?, started = ?, lease = ? "
+                      "WHERE id = ?", (pid, here, now, now, token, run["id"]))
     if died:
         remove_orphans()
 
 
 def submit(spec: RunSpec) -> str:
-    """Validate `spec`, store it as a queued run, and start it if a slot is free. Returns the run id."""
+    """Validate `spec`, store it as a queued run, and start it if a slot is free. Returns the run id.
+
+    A relative data folder or weights file is made absolute here, against the submitter's current
+    folder: the worker runs elsewhere, and the dashboard may read the run from anywhere."""
     spec.validate()
+    if spec.data:
+        spec.data = absolute_path(spec.data)
+    if spec.weights not in ("imagenet", "none") and Path(spec.weights).expanduser().exists():
+        spec.weights = absolute_path(spec.weights)
     run_id = store.create_run(spec.to_dict(), spec.display_name(), spec.recipe,
                               spec.backbone if spec.uses_backbone else None, spec.total_epochs)
     store.log(run_id, f"queued: {spec.display_name()}")
@@ -121,30 +145,43 @@ def stop(run_id: str) -> str:
         return status
 
 
+def absolute_path(path: str) -> str:
+    """`path` with `~` expanded, absolute, its links and `..` resolved."""
+    return str(Path(path).expanduser().resolve())
+
+
 def resume(run_id: str) -> None:
     """Queue a stopped, interrupted or failed run again; it continues after its last finished epoch.
 
+    The status is checked and changed in one transaction, so two resumes cannot both queue the run.
     A run that already has every epoch and its final models (its worker died just before saying so) is
     marked finished instead."""
-    run = store.get_run(run_id)
-    if run["status"] not in ("stopped", "interrupted", "failed"):
-        raise ValueError(f"Run {run_id} is {run['status']}: only stopped, interrupted or failed runs can be resumed.")
-    if run["epochs_done"] >= run["epochs_total"] and _models_saved(run_id):  # it died after its last save
-        store.set_status(run_id, "finished")
-        store.log(run_id, f"all {run['epochs_total']} epochs and the final models were already saved: finished")
-        return
-    store.update_run(run_id, status="queued", stop_requested=0, error=None, finished=None)
-    store.log(run_id, f"resume requested after epoch {run['epochs_done']}")
+    with store.connect(immediate=True) as c:
+        run = c.execute("SELECT status, epochs_total, (SELECT COUNT(*) FROM epochs e WHERE e.run_id = runs.id) "
+                        "AS epochs_done FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if run is None:
+            raise ValueError(f"There is no run {run_id}: `python -m core runs` lists them.")
+        if run["status"] not in ("stopped", "interrupted", "failed"):
+            raise ValueError(f"Run {run_id} is {run['status']}: only stopped, interrupted or failed runs can be "
+                             f"resumed.")
+        if run["epochs_done"] >= run["epochs_total"] and _models_saved(run_id):  # it died after its last save
+            c.execute("UPDATE runs SET status = 'finished', error = NULL, finished = ? WHERE id = ?",
+                      (time.time(), run_id))
+            store.append_log(c, run_id, f"all {run['epochs_total']} epochs and the final models were already saved: "
+                                        f"finished")
+            return
+        c.execute("UPDATE runs SET status = 'queued', stop_requested = 0, error = NULL, finished = NULL WHERE id = ?",
+                  (run_id,))
+        store.append_log(c, run_id, f"resume requested after epoch {run['epochs_done']}")
     kick()
 
 
 def _models_saved(run_id: str) -> bool:
     """True if best.keras and last.keras were written after the run's latest checkpoint (it was finalised)."""
-    folder = store.run_dir(run_id)
-    models = [folder / "best.keras", folder / "last.keras"]
+    models = artifacts.models_saved(run_id)
     if not all(p.is_file() for p in models):
         return False
-    checkpoints = [p.stat().st_mtime for p in folder.glob("ckpt-*.keras")]
+    checkpoints = [p.stat().st_mtime for p in artifacts.checkpoints(run_id)]
     return min(p.stat().st_mtime for p in models) >= max(checkpoints, default=0.0)
 
 

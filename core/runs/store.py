@@ -2,8 +2,12 @@
 
 Everything the dashboard and the command line show about runs is read from here, and the training
 worker is the only writer of a running run's epochs. Artifacts (models, checkpoints, TensorBoard logs)
-live in the run's folder, `home()/runs/<id>/`. Each call opens its own short connection, so the store
-is safe to use from several processes and threads at once.
+live in the run's folder, `home()/runs/<id>/` (their names: `core.runs.artifacts`). Each call opens its
+own short connection, so the store is safe to use from several processes and threads at once.
+
+A run's `lease` column is the generation number of the worker allowed to write it
+(`core.runs.lease`): the writing functions take `holding=<number>` and then check it in the same
+transaction as the write, raising `LeaseLost` instead of writing when it has moved on.
 """
 from __future__ import annotations
 
@@ -38,7 +42,9 @@ CREATE TABLE IF NOT EXISTS runs (
     precision_used TEXT,
     info TEXT NOT NULL DEFAULT '{}',
     tags TEXT NOT NULL DEFAULT '[]',
-    progress TEXT NOT NULL DEFAULT '{}'
+    progress TEXT NOT NULL DEFAULT '{}',
+    lease INTEGER NOT NULL DEFAULT 0,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -54,6 +60,12 @@ CREATE TABLE IF NOT EXISTS log (
 );
 CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
 """
+_ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"))  # stores made before them get them
+_migrated: set[str] = set()
+
+
+class LeaseLost(Exception):
+    """A worker's write was refused: its run was taken over by a newer worker (see `core.runs.lease`)."""
 
 
 def home() -> Path:
@@ -88,6 +100,7 @@ def connect(immediate: bool = False):
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.executescript(_SCHEMA)
+        _migrate(conn, path)
         conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:
             yield conn
@@ -100,6 +113,21 @@ def connect(immediate: bool = False):
         raise _store_error(path, exc) from exc
     finally:
         conn.close()
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Add the columns a store made by an older version lacks (once per store and process)."""
+    if str(path) in _migrated:
+        return
+    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in have:
+            try:
+                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                if "duplicate column" not in str(exc):
+                    raise
+    _migrated.add(str(path))
 
 
 def _store_error(path: Path, exc: sqlite3.Error) -> RuntimeError:
@@ -164,26 +192,38 @@ def list_runs() -> list[dict]:
     return rows
 
 
-def update_run(run_id: str, **fields) -> None:
+def check_lease(c: sqlite3.Connection, run_id: str, holding: int | None) -> None:
+    """Raise LeaseLost unless run `run_id`'s lease is still `holding` (None: no check, not a worker)."""
+    if holding is None:
+        return
+    row = c.execute("SELECT lease FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None or row["lease"] != holding:
+        raise LeaseLost(f"Run {run_id} is no longer held by lease {holding} (now "
+                        f"{'deleted' if row is None else row['lease']}): a newer worker owns it.")
+
+
+def update_run(run_id: str, holding: int | None = None, **fields) -> None:
     for key in ("info", "tags", "progress"):
         if key in fields and not isinstance(fields[key], str):
             fields[key] = json.dumps(fields[key])
     sets = ", ".join(f"{k} = ?" for k in fields)
-    with connect() as c:
+    with connect(immediate=holding is not None) as c:
+        check_lease(c, run_id, holding)
         c.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*fields.values(), run_id))
 
 
-def set_status(run_id: str, status: str, error: str | None = None) -> None:
+def set_status(run_id: str, status: str, error: str | None = None, holding: int | None = None) -> None:
     assert status in STATUSES, status
     fields = {"status": status, "error": None if error is None else printable(error)}
     if status in ("finished", "stopped", "failed", "interrupted"):
         fields["finished"] = time.time()
-    update_run(run_id, **fields)
+    update_run(run_id, holding, **fields)
 
 
-def record_epoch(run_id: str, epoch: int, phase: str, metrics: dict) -> None:
+def record_epoch(run_id: str, epoch: int, phase: str, metrics: dict, holding: int | None = None) -> None:
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-    with connect() as c:
+    with connect(immediate=holding is not None) as c:
+        check_lease(c, run_id, holding)
         c.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   (run_id, epoch, phase, *[None if metrics.get(k) is None else float(metrics[k]) for k in keys]))
@@ -194,10 +234,15 @@ def epochs(run_id: str) -> list[dict]:
         return [dict(r) for r in c.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
 
 
-def log(run_id: str, message: str) -> None:
-    with connect() as c:
-        c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)",
-                  (run_id, time.time(), printable(message)))
+def append_log(c: sqlite3.Connection, run_id: str, message: str) -> None:
+    """Add a line to the run's log inside the caller's transaction `c`."""
+    c.execute("INSERT INTO log (run_id, ts, message) VALUES (?, ?, ?)", (run_id, time.time(), printable(message)))
+
+
+def log(run_id: str, message: str, holding: int | None = None) -> None:
+    with connect(immediate=holding is not None) as c:
+        check_lease(c, run_id, holding)
+        append_log(c, run_id, message)
 
 
 def log_lines(run_id: str, limit: int = 200) -> list[dict]:

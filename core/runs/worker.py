@@ -1,69 +1,109 @@
 """The training worker: runs one stored run's recipe in this process, resuming from its last epoch.
 
-Started by `core.runs.runner` as `python -m core worker RUN_ID` in its own process. Every recipe is a
-Keras `fit` (with `RunRecorder`, `TensorBoard`), fed by `core.data.pipeline`; the frozen-base recipes
-without augmentation train their head on features cached by `core.models.features`. A checkpoint is
-written after every epoch, so a stop or a crash keeps every finished epoch and `resume` continues.
+Started by `core.runs.runner` as `python -m core worker RUN_ID --lease N` in its own process. Every
+recipe is a Keras `fit` (with `RunRecorder`, `TensorBoard`), fed by `core.data.pipeline` from the split
+the run recorded at its first start (`core.data.manifest`, never rewritten); the frozen-base recipes
+without augmentation train their head on features cached by `core.models.features`. A pretrained base
+trains in the phases of keras-io's transfer-learning guide: `phase_head` (freeze the base, compile, fit
+a new classifier), then, to fine-tune, `phase_fine_tune` (unfreeze the top of the base, recompile with a
+low rate, fit again); each phase is "build or resume, compile, fit", with resuming behind
+`resume_or_build`. A checkpoint is written after every epoch, so a stop or a crash keeps every finished
+epoch and `resume` continues. Every write goes through the worker's lease (`core.runs.lease`): a worker
+whose run was taken over stops without writing.
 """
 from __future__ import annotations
 
-import json
-import threading
+import os
 import time
 import traceback
+from pathlib import Path
 
 import keras
 import numpy as np
 
-from core.data import demo
-from core.models import environment, features, networks, precision
-from core.runs import store
-from core.runs.callbacks import CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint, save_atomic
 from core.config import BACKBONES, RunSpec
+from core.data import demo, manifest
 from core.data.folders import DataError, scan
 from core.data.pipeline import ImageBatches, decoded_images
+from core.models import environment, features, networks, precision
+from core.runs import artifacts, lease as leases, store
+from core.runs.callbacks import (CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint,
+                                 save_atomic)
+from core.runs.lease import Lease, LeaseLost
 
 
-def data_root(spec: RunSpec):
-    return spec.data or demo.demo_dataset_path(store.home())
+def data_root(spec: RunSpec) -> str:
+    """The run's data folder made absolute (a relative one against the current folder), or the demo data."""
+    return str(Path(spec.data).expanduser().resolve()) if spec.data else str(demo.demo_dataset_path(store.home()))
 
 
 class Job:
-    """One run's state while it trains: its spec, data, and where it stands."""
+    """One run's state while it trains: its spec, data, lease, and where it stands."""
 
-    def __init__(self, run_id: str):
-        self.run_id = run_id
+    def __init__(self, run_id: str, lease: Lease):
+        self.run_id, self.lease = run_id, lease
         self.run = store.get_run(run_id)
         self.spec = RunSpec.from_dict(self.run["spec"])
-        self.dir = store.run_dir(run_id)
         self.done = self.run["epochs_done"]
         self.best = {"val_accuracy": max([e["val_accuracy"] or 0 for e in store.epochs(run_id)], default=-1.0)}
+        self.preprocess = BACKBONES[self.spec.backbone].preprocess
 
     # -- data ----------------------------------------------------------------------------------
     def load_data(self) -> None:
+        """Decode the recorded training and validation images (those still there) for training."""
+        record, changes = self.recorded_split()
+        self.classes = list(record["classes"])
+        self.arrays, counts = {}, {}
+        for split in record["splits"]:
+            entries = [e for e in manifest.entries(record, split)[0]
+                       if e.state() == "present" and e.label < len(self.classes)]
+            counts[split] = {c: sum(1 for e in entries if e.label == i) for i, c in enumerate(self.classes)}
+            if split not in ("train", "validation"):
+                continue
+            if not entries:
+                raise DataError(f"None of the recorded {split} images of run {self.run_id} exist any more "
+                                f"(in {record.get('root')}): put the data folder back where it was, or start a new "
+                                f"run on the data as it is now.")
+            labels = np.array([e.label for e in entries], dtype=np.int64)
+            images, key = decoded_images([e.path for e in entries], self.spec.image_size, self._decode_progress(split))
+            self.arrays[split] = (images, labels, key)
+        self.lease.update(info={"classes": self.classes, "counts": counts, "presplit": record.get("presplit"),
+                                "data_root": record.get("root"), "skipped": len(record.get("skipped") or []),
+                                "split_record": record.get("version", 1),
+                                "left_out": sum(map(len, [*changes.missing.values(), *changes.changed.values()])),
+                                "new_files": changes.new})
+        self.lease.log("data: " + ", ".join(f"{s} {sum(c.values())}" for s, c in counts.items())
+                       + f" images, classes {self.classes}")
+
+    def recorded_split(self) -> tuple[dict, manifest.Check]:
+        """(the split recorded at the run's first start, what changed in its folder since: logged); at the
+        first start, the folder is scanned and split, and its record written."""
+        path = artifacts.split_manifest(self.run_id)
+        record = manifest.read(path)
+        if record is not None:
+            changes = manifest.check(record)
+            self.lease.log(f"split as recorded at the run's first start ({path.name})")
+            for message in changes.messages():
+                self.lease.log(message)
+            return record, changes
+        if path.exists():
+            raise DataError(f"Run {self.run_id}'s recorded split {path} cannot be read: restore the file, or start "
+                            f"a new run on the same data.")
         spec = self.spec
         ds = scan(data_root(spec), spec.val_fraction, spec.test_fraction, spec.seed)
-        self.classes = ds.classes
-        split_file = self.dir / "split.json"
-        split_file.write_text(json.dumps({"root": str(ds.root), "classes": ds.classes, "splits": ds.splits}))
         if ds.skipped:
-            store.log(self.run_id, f"{len(ds.skipped)} files skipped while scanning "
-                                   f"(first: {ds.skipped[0]['path']}: {ds.skipped[0]['reason']})")
-        self.arrays = {}
-        for split in ("train", "validation"):
-            paths = [p for p, _ in ds.splits[split]]
-            labels = np.array([y for _, y in ds.splits[split]], dtype=np.int64)
-            images, key = decoded_images(paths, spec.image_size, self._decode_progress(split))
-            self.arrays[split] = (images, labels, key)
-        store.update_run(self.run_id, info={"classes": ds.classes, "counts": ds.counts(), "presplit": ds.presplit,
-                                            "data_root": str(ds.root), "skipped": len(ds.skipped)})
-        store.log(self.run_id, "data: " + ", ".join(f"{s} {len(v)}" for s, v in ds.splits.items())
-                  + f" images, classes {ds.classes}")
+            self.lease.log(f"{len(ds.skipped)} files skipped while scanning "
+                           f"(first: {ds.skipped[0]['path']}: {ds.skipped[0]['reason']})")
+        record = manifest.build(ds)
+        if not manifest.write_once(path, record, self.lease.check):
+            return self.recorded_split()
+        self.lease.log(f"split recorded in {path.name}: " + ", ".join(f"{s} {len(v)}" for s, v in
+                                                                      record["splits"].items()) + " images")
+        return record, manifest.Check({}, {}, 0)
 
     def _decode_progress(self, split):
         def report(done, total):
-            store.update_run(self.run_id, progress={"stage": f"decoding {split} images", "done": done,
-                                                    "total": total, "time": time.time()})
+            self.lease.progress(stage=f"decoding {split} images", done=done, total=total, time=time.time())
         return report
 
     def batches(self, split: str, augment: bool) -> ImageBatches:
@@ -74,14 +114,24 @@ class Job:
                             seed=self.spec.seed, epoch=self.done if train else 0)
 
     # -- fitting ---------------------------------------------------------------------------------
+    def resume_or_build(self, build, kinds: tuple[str, ...] = ("full",), after: int = 0, what: str = ""):
+        """(model, kind): the checkpoint after `self.done` epochs when it is of one of `kinds` and was written
+        after epoch `after` (within the current phase), else `build()`, which returns a compiled (model, kind)."""
+        found = latest_checkpoint(self.run_id, self.done) if self.done > after else None
+        if found and found[1] in kinds:
+            self.lease.log(f"resuming {what}from {found[0].name}")
+            return keras.models.load_model(found[0], safe_mode=True), found[1]
+        return build()
+
     def fit(self, model, phase: str, kind: str, end_epoch: int, train, val, **fit_kwargs) -> None:
         if self.done >= end_epoch:
             return
         steps = len(train) if hasattr(train, "__len__") else int(np.ceil(len(train[1]) / self.spec.batch_size))
-        callbacks = [RunRecorder(self.run_id, phase, kind, self.best, steps),
-                     keras.callbacks.TensorBoard(str(self.dir / "tb"), write_graph=False, profile_batch=0)]
-        store.log(self.run_id, f"phase {phase}: epochs {self.done + 1}-{end_epoch}, "
-                               f"{count(model.trainable_weights):,} trainable parameters")
+        callbacks = [RunRecorder(self.lease, phase, kind, self.best, steps),
+                     keras.callbacks.TensorBoard(str(artifacts.tensorboard(self.run_id)), write_graph=False,
+                                                 profile_batch=0)]
+        self.lease.log(f"phase {phase}: epochs {self.done + 1}-{end_epoch}, "
+                       f"{count(model.trainable_weights):,} trainable parameters")
         if isinstance(train, tuple):
             model.fit(train[0], train[1], validation_data=val, batch_size=self.spec.batch_size, epochs=end_epoch,
                       initial_epoch=self.done, callbacks=callbacks, verbose=0, shuffle=True, **fit_kwargs)
@@ -90,90 +140,119 @@ class Job:
                       callbacks=callbacks, verbose=0, **fit_kwargs)
         self.done = end_epoch
 
-    def resume_model(self, build, kind_wanted: str):
-        """The checkpoint after `self.done` epochs if there is one (and of the wanted kind), else `build()`."""
-        found = latest_checkpoint(self.run_id, self.done) if self.done else None
-        if found and found[1] == kind_wanted:
-            store.log(self.run_id, f"resuming from {found[0].name}")
-            return keras.models.load_model(found[0], safe_mode=True), True
-        return build(), False
-
     # -- recipes -------------------------------------------------------------------------------
     def run_scratch(self) -> None:
-        spec = self.spec
-        model, loaded = self.resume_model(lambda: networks.build_scratch(spec, len(self.classes)), "full")
-        if not loaded:
-            networks.compile_model(model, spec.lr, len(self.classes))
-        self.fit(model, "train", "full", spec.epochs, self.batches("train", spec.augmenting),
+        """The small CNN: build or resume, compile, fit."""
+        spec, n = self.spec, len(self.classes)
+
+        def build():
+            model = networks.build_scratch(spec, n)
+            networks.compile_model(model, spec.lr, n)
+            return model, "full"
+        model, kind = self.resume_or_build(build)
+        self.fit(model, "train", kind, spec.epochs, self.batches("train", spec.augmenting),
                  self.batches("validation", False))
         self.finalise(model)
 
     def run_backbone(self) -> None:
+        """A pretrained base: a classifier on the frozen base, then (fine-tuning) the unfrozen top of the base."""
+        base = self.frozen_base()
+        model = self.phase_head(base)
+        if self.spec.fine_tunes and self.spec.fine_tune_epochs:
+            model = self.phase_fine_tune(base, model)
+        self.finalise(model)
+
+    def phase_head(self, base):
+        """Phase 1, "freeze, compile, fit": a new classifier on the frozen base.
+
+        Augmenting, the base sits inside the model and sees every augmented image; otherwise it runs once
+        over the images and the classifier trains on its cached outputs. Returns the complete classifier,
+        or None when the run is already past this phase."""
         spec, n = self.spec, len(self.classes)
+        if self.done > spec.epochs:
+            return None
+        if spec.augmenting:
+            def build():
+                model = networks.full_model(base, self.new_head(base), self.preprocess)
+                networks.compile_model(model, spec.lr, n)
+                return model, "full"
+            model, kind = self.resume_or_build(build, ("full",))
+            self.fit(model, "head", kind, spec.epochs, self.batches("train", True), self.batches("validation", False))
+            return model
+
+        def build_head():
+            head = self.new_head(base)
+            networks.compile_model(head, spec.lr, n)
+            return head, "head"
+        head, kind = self.resume_or_build(build_head, ("head",))
+        train, val = self.cached_features(base)
+        self.fit(head, "head", kind, spec.epochs, train, val)
+        return networks.full_model(base, head, self.preprocess)
+
+    def phase_fine_tune(self, base, model):
+        """Phase 2, "unfreeze, recompile with a low rate, fit": the top of the base with the classifier.
+
+        Without augmentation (and where the base is a chain at the freeze point) only the unfrozen top
+        trains, on cached outputs of the frozen bottom (kind "top"). Returns the complete classifier."""
+        spec, point = self.spec, self.spec.resolved_freeze_from
+
+        def build():
+            return self.unfreeze(model if model is not None else self.model_from_checkpoint(), base.name)
+        trained, kind = self.resume_or_build(build, ("full", "top"), after=spec.epochs, what="fine-tuning ")
+        if kind == "top":
+            train, val = self.cached_features(self.frozen_bottom(point), cut=point)
+        else:
+            train, val = self.batches("train", spec.augmenting), self.batches("validation", False)
+        self.fit(trained, "fine_tune", kind, spec.total_epochs, train, val)
+        return self.assemble(trained, kind)
+
+    # -- the pieces the phases use ------------------------------------------------------------
+    def frozen_base(self):
+        spec = self.spec
         base = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
         base.trainable = False
-        pre = BACKBONES[spec.backbone].preprocess
-        pooling = spec.resolved_head
+        return base
 
-        def new_head():
-            return networks.head(base.output_shape[1:], n, pooling, spec.dropout)
+    def new_head(self, base):
+        spec = self.spec
+        return networks.head(base.output_shape[1:], len(self.classes), spec.resolved_head, spec.dropout)
 
-        # Phase 1: classifier on the frozen base.
-        if spec.augmenting:
-            def build_full():
-                full = networks.full_model(base, new_head(), pre)
-                networks.compile_model(full, spec.lr, n)
-                return full
-            model, _ = self.resume_model(build_full, "full") if self.done <= spec.epochs else (None, False)
-            if model is not None:
-                self.fit(model, "head", "full", spec.epochs, self.batches("train", True),
-                         self.batches("validation", False))
-        else:
-            head_model, loaded = self.resume_model(new_head, "head") if self.done <= spec.epochs else (None, False)
-            if head_model is not None:
-                if not loaded:
-                    networks.compile_model(head_model, spec.lr, n)
-                feats = {s: self.features(base, pre, s) for s in ("train", "validation")}
-                self.fit(head_model, "head", "head", spec.epochs, (feats["train"], self.arrays["train"][1]),
-                         (feats["validation"], self.arrays["validation"][1]))
-                model = networks.full_model(base, head_model, pre)
-            else:
-                model = None
-        if not spec.fine_tunes or spec.fine_tune_epochs == 0:
-            self.finalise(model)
-            return
+    def unfreeze(self, model, base_name: str):
+        """(model, kind) to fine-tune: `model`'s base trainable from the freeze point on, recompiled with the
+        fine-tuning rate; kind "top" (the top of the base and the head, on cached features) where it can."""
+        spec, point = self.spec, self.spec.resolved_freeze_from
+        inner, head = model.get_layer(base_name), model.get_layer("head")
+        networks.freeze_from(inner, point)
+        split = None if spec.augmenting else networks.split_at(inner, point)
+        if split is None:
+            trained, kind = model, "full"
+        else:  # no augmentation: the frozen bottom's output is computed once and cached
+            _, top = split
+            inputs = keras.Input(top.input_shape[1:], name="cut_features")
+            trained, kind = keras.Model(inputs, head(top(inputs)), name="top_and_head"), "top"
+        networks.compile_model(trained, spec.fine_tune_lr, len(self.classes))
+        return trained, kind
 
-        # Phase 2: unfreeze the top of the base and train on with a low learning rate.
-        point = spec.resolved_freeze_from
-        found = latest_checkpoint(self.run_id, self.done) if self.done > spec.epochs else None
-        if found is None:  # starting phase 2: from phase 1's model (in memory or its checkpoint)
-            if model is None:
-                ckpt, kind = latest_checkpoint(self.run_id, self.done)
-                model = self.assemble(keras.models.load_model(ckpt, safe_mode=True), kind)
-            inner, head_model = model.get_layer(base.name), model.get_layer("head")
-            networks.freeze_from(inner, point)
-            split = None if spec.augmenting else networks.split_at(inner, point)
-            if split is None:
-                trained, kind = model, "full"
-            else:  # no augmentation: the frozen bottom's output is computed once and cached
-                bottom, top = split
-                inputs = keras.Input(top.input_shape[1:], name="cut_features")
-                trained, kind = keras.Model(inputs, head_model(top(inputs)), name="top_and_head"), "top"
-            networks.compile_model(trained, spec.fine_tune_lr, n)
-        else:
-            trained, kind = keras.models.load_model(found[0], safe_mode=True), found[1]
-            store.log(self.run_id, f"resuming fine-tuning from {found[0].name}")
-        if kind == "top":
-            fresh = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
-            networks.freeze_from(fresh, point)
-            bottom, _ = networks.split_at(fresh, point)
-            feats = {s: self.features(bottom, pre, s, cut=point) for s in ("train", "validation")}
-            self.fit(trained, "fine_tune", kind, spec.total_epochs, (feats["train"], self.arrays["train"][1]),
-                     (feats["validation"], self.arrays["validation"][1]))
-        else:
-            self.fit(trained, "fine_tune", kind, spec.total_epochs, self.batches("train", spec.augmenting),
-                     self.batches("validation", False))
-        self.finalise(self.assemble(trained, kind))
+    def frozen_bottom(self, point: str):
+        """A fresh base's frozen bottom, below layer `point` (its output is cached for the "top" kind)."""
+        spec = self.spec
+        fresh = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
+        networks.freeze_from(fresh, point)
+        bottom, _ = networks.split_at(fresh, point)
+        return bottom
+
+    def cached_features(self, base, cut: str | None = None):
+        """((train features, labels), (validation features, labels)) of `base`, from the feature cache."""
+        out = {s: self.features(base, self.preprocess, s, cut) for s in ("train", "validation")}
+        return (out["train"], self.arrays["train"][1]), (out["validation"], self.arrays["validation"][1])
+
+    def model_from_checkpoint(self):
+        """The complete classifier from the checkpoint after `self.done` epochs."""
+        found = latest_checkpoint(self.run_id, self.done)
+        if found is None:
+            raise CheckpointError(f"Run {self.run_id} has {self.done} finished epochs but no checkpoint of epoch "
+                                  f"{self.done} in {artifacts.folder(self.run_id)}: start a new run.")
+        return self.assemble(keras.models.load_model(found[0], safe_mode=True), found[1])
 
     def assemble(self, model, kind: str):
         """The complete raw-pixel classifier for a trained model of `kind` (full, head, or top)."""
@@ -189,7 +268,7 @@ class Job:
             for layer in top.layers:
                 if layer.weights:
                     base.get_layer(layer.name).set_weights(layer.get_weights())
-        return networks.full_model(base, head_model, BACKBONES[spec.backbone].preprocess)
+        return networks.full_model(base, head_model, self.preprocess)
 
     def features(self, base, pre: str, split: str, cut: str | None = None) -> np.ndarray:
         """Cached outputs of the frozen `base` (or of its bottom, up to the input of layer `cut`)."""
@@ -198,12 +277,12 @@ class Job:
         layer = f"input of {cut}" if cut else base.layers[-1].name
         key = features.feature_key(images_key, spec.backbone, features.weights_identity(spec.weights, spec.seed),
                                    layer, spec.image_size, pre, self.run["precision_used"])
-        reporter = ProgressReporter(self.run_id, f"extracting {split} features" + (f" (below {cut})" if cut else ""),
+        reporter = ProgressReporter(self.lease, f"extracting {split} features" + (f" (below {cut})" if cut else ""),
                                     len(images))
         t0 = time.time()
         out = features.extract(features.extractor(base, pre), images, key, progress=reporter.report)
-        store.log(self.run_id, f"{split} features {tuple(out.shape)}" + (f" below {cut}" if cut else "")
-                  + f" in {time.time() - t0:.1f}s")
+        self.lease.log(f"{split} features {tuple(out.shape)}" + (f" below {cut}" if cut else "")
+                       + f" in {time.time() - t0:.1f}s")
         return out
 
     def finalise(self, model) -> None:
@@ -213,22 +292,22 @@ class Job:
             if found is None:
                 return
             model = self.assemble(keras.models.load_model(found[0], safe_mode=True), found[1])
-        save_atomic(model, self.dir / "last.keras")
-        bests = sorted(self.dir.glob("best-*.keras"), key=lambda p: p.stat().st_mtime)
+        save_atomic(model, artifacts.model(self.run_id, "last"), self.lease)
+        bests = artifacts.bests_of_kind(self.run_id)
         if bests:  # the newest best-<kind> file holds the best epoch so far
-            kind = bests[-1].stem.split("-", 1)[1]
-            best = keras.models.load_model(bests[-1], safe_mode=True)
-            save_atomic(self.assemble(best, kind), self.dir / "best.keras")
-        store.log(self.run_id, f"saved last.keras and best.keras (best val_accuracy "
-                               f"{self.best.get('val_accuracy', float('nan')):.4f})")
+            path, kind = bests[-1]
+            best = keras.models.load_model(path, safe_mode=True)
+            save_atomic(self.assemble(best, kind), artifacts.model(self.run_id, "best"), self.lease)
+        self.lease.log(f"saved {artifacts.model_name('last')} and {artifacts.model_name('best')} (best val_accuracy "
+                       f"{self.best.get('val_accuracy', float('nan')):.4f})")
 
 
-def distribution_strategy(run_id: str):
+def distribution_strategy(lease: Lease):
     """MirroredStrategy (data parallel, one replica per GPU) when several GPUs are present, else the default."""
     import tensorflow as tf
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
-        store.log(run_id, f"{len(gpus)} GPUs: training with tf.distribute.MirroredStrategy")
+        lease.log(f"{len(gpus)} GPUs: training with tf.distribute.MirroredStrategy")
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
 
@@ -237,37 +316,44 @@ def count(weights) -> int:
     return int(sum(np.prod(w.shape) for w in weights))
 
 
-def _heartbeat(run_id: str, stop: threading.Event) -> None:
-    while not stop.wait(5.0):
-        try:
-            store.update_run(run_id, heartbeat=time.time())
-        except Exception:
-            pass
+def run_worker(run_id: str, held: Lease | None = None) -> str:
+    """Train run `run_id` to the end; returns its final status, or "fenced" when its lease was taken over
+    (from then on nothing was written). Never raises for training errors.
 
-
-def run_worker(run_id: str) -> str:
-    """Train run `run_id` to the end; returns its final status. Never raises for training errors."""
-    import os
-    stop = threading.Event()
-    store.update_run(run_id, pid=os.getpid(), heartbeat=time.time(), started=time.time(), status="running",
-                     error=None)
-    threading.Thread(target=_heartbeat, args=(run_id, stop), daemon=True).start()
-    status, error = "finished", None
+    `held` is the lease a worker process took before loading TensorFlow, its heartbeat already beating;
+    without it, the lease is claimed here and the heartbeat kept for the duration of the call."""
+    beating = None
+    if held is None:
+        held = leases.claim(run_id)
+        beating = leases.keep_alive(held)
     try:
-        job = Job(run_id)
+        return _train(run_id, held)
+    except LeaseLost:
+        return "fenced"
+    finally:
+        if beating is not None:
+            beating.set()
+
+
+def _train(run_id: str, lease: Lease) -> str:
+    status, error, job = "finished", None, None
+    try:
+        job = Job(run_id, lease)
         policy = precision.apply(job.spec.precision)
         keras.utils.set_random_seed(job.spec.seed)
-        store.update_run(run_id, precision_used=policy,
-                         weights_used=environment.describe_weights(job.spec.weights) if job.spec.uses_backbone else
-                         "random initialisation (trained from scratch)")
+        lease.update(precision_used=policy,
+                     weights_used=environment.describe_weights(job.spec.weights) if job.spec.uses_backbone else
+                     "random initialisation (trained from scratch)")
         job.run["precision_used"] = policy
-        store.log(run_id, f"worker pid {os.getpid()}, precision {policy}, starting at epoch {job.done}")
+        lease.log(f"worker pid {os.getpid()}, precision {policy}, starting at epoch {job.done}")
         job.load_data()
-        with distribution_strategy(run_id).scope():
+        with distribution_strategy(lease).scope():
             if job.spec.uses_backbone:
                 job.run_backbone()
             else:
                 job.run_scratch()
+    except LeaseLost:
+        raise
     except StopRequested:
         status = "stopped"
         job.finalise(None)
@@ -276,13 +362,11 @@ def run_worker(run_id: str) -> str:
     except OSError as exc:  # disk full or unwritable while caching images or features, a file gone since the scan
         status, error = "failed", (f"Could not read or write {exc.filename or 'a file'} ({exc.strerror or exc}): "
                                    f"free some space or check permissions, then resume the run.")
-        store.log(run_id, traceback.format_exc()[-3000:])
+        lease.log(traceback.format_exc()[-3000:])
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
-        store.log(run_id, traceback.format_exc()[-3000:])
-    finally:
-        stop.set()
-    store.set_status(run_id, status, error)
-    store.update_run(run_id, stop_requested=0, progress={})
-    store.log(run_id, f"run {status}" + (f": {error}" if error else ""))
+        lease.log(traceback.format_exc()[-3000:])
+    lease.set_status(status, error)
+    lease.update(stop_requested=0, progress={})
+    lease.log(f"run {status}" + (f": {error}" if error else ""))
     return status
