@@ -15,6 +15,14 @@ def test_small_cnn_has_the_lectures_parameter_count():
     assert any(isinstance(layer, keras.layers.Dropout) for layer in bn.layers)
 
 
+@pytest.mark.parametrize("shape, flatten, gap", [((4, 4, 512), 2_097_665, 131_585),      # VGG16 at 150 px
+                                                 ((5, 5, 1280), 8_192_513, 328_193),    # MobileNetV2 at 160 px
+                                                 ((5, 5, 2048), 13_107_713, 524_801)])  # ResNet50 at 160 px
+def test_head_sizes_quoted_in_the_readme(shape, flatten, gap):
+    assert networks.head(shape, 2, "flatten", 0.5).count_params() == flatten
+    assert networks.head(shape, 2, "gap", 0.5).count_params() == gap
+
+
 def test_vgg16_layer_table_matches_the_lecture():
     table = networks.layer_table("vgg16", "block5_conv1", 150)
     assert table["total_params"] == 14_714_688
