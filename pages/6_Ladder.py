@@ -13,7 +13,7 @@ from core.analysis import charts, inspection, ladder
 from core.models import environment
 from core.models.weights import WeightsError, check_weights
 from core.runs import artifacts, store
-from core.config import BACKBONES, SMALL_CNN_MIN_SIZE
+from core.config import BACKBONES, SMALL_CNN_MIN_SIZE, RunSpec
 from core.data.folders import DataError
 from pages.ui import all_runs, chart, escape_md, fmt_acc, setup
 
@@ -112,9 +112,11 @@ with st.expander("Why each step helps (and the numbers to expect)"):
 st.subheader("Run the ladder")
 model = settings.load()["model"]
 c1, c2, c3, c4 = st.columns(4)
-epochs = c1.number_input("Epochs per step", 1, 1000, 3, key="ladder_epochs",
+epochs = c1.number_input("Epochs per step", RunSpec.param("epochs")["min"], RunSpec.param("epochs")["max"], 3,
+                         key="ladder_epochs",
                          help="Fine-tuning trains this many epochs for the head, then as many for the top block.")
-size = c2.number_input("Image size (px)", SMALL_CNN_MIN_SIZE, 512, 64, 2, key="ladder_size",
+size = c2.number_input("Image size (px)", SMALL_CNN_MIN_SIZE, RunSpec.param("image_size")["max"], 64, 2,
+                       key="ladder_size",
                        help="The book uses 150 px; 64 px keeps the five runs to minutes on a CPU.")
 keys = list(BACKBONES)
 backbone = c3.selectbox("Pretrained base", keys, index=keys.index(model.get("backbone", "vgg16")),
