@@ -56,8 +56,8 @@ def needs_shared(*parts):
                                                         f"on the lab's own machines)")
 
 
-def cli(*args, home, check=True, timeout=600):
-    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+def cli(*args, home, check=True, timeout=600, env=None):
+    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

@@ -19,6 +19,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.runs import access
+
 STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
 ACTIVE = ("queued", "running")
 
@@ -44,7 +46,9 @@ CREATE TABLE IF NOT EXISTS runs (
     tags TEXT NOT NULL DEFAULT '[]',
     progress TEXT NOT NULL DEFAULT '{}',
     lease INTEGER NOT NULL DEFAULT 0,
-    host TEXT
+    host TEXT,
+    owner TEXT,
+    published INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -60,7 +64,8 @@ CREATE TABLE IF NOT EXISTS log (
 );
 CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
 """
-_ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"))  # stores made before them get them
+_ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"), ("owner", "TEXT"),
+                  ("published", "INTEGER NOT NULL DEFAULT 0"))  # stores made before them get them
 _migrated: set[str] = set()
 
 
@@ -127,6 +132,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             except sqlite3.OperationalError as exc:  # another process added it a moment ago
                 if "duplicate column" not in str(exc):
                     raise
+    # Runs made before owners were recorded belong to the operating-system user, the single-user default.
+    conn.execute("UPDATE runs SET owner = ? WHERE owner IS NULL", (access.os_user(),))
     _migrated.add(str(path))
 
 
@@ -155,12 +162,15 @@ def _row(row: sqlite3.Row | None) -> dict | None:
     return d
 
 
-def create_run(spec_dict: dict, name: str, recipe: str, backbone: str | None, epochs_total: int) -> str:
+def create_run(spec_dict: dict, name: str, recipe: str, backbone: str | None, epochs_total: int,
+               owner: str | None = None) -> str:
+    """Store a queued run owned by `owner` (default: `access.current()`); returns its id."""
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     with connect() as c:
-        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total) "
-                  "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                  (run_id, name, recipe, backbone, json.dumps(spec_dict), time.time(), epochs_total))
+        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total, owner) "
+                  "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                  (run_id, name, recipe, backbone, json.dumps(spec_dict), time.time(), epochs_total,
+                   access.acting(owner)))
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     return run_id
 
@@ -251,19 +261,39 @@ def log_lines(run_id: str, limit: int = 200) -> list[dict]:
         return [dict(r) for r in reversed(rows.fetchall())]
 
 
-def rename_run(run_id: str, name: str) -> None:
+def _owned(run_id: str, action: str, user: str | None) -> dict:
+    """Run `run_id`, if `user` (default: the acting user) may `action` it; ValueError/PermissionError if not."""
+    run = get_run(run_id)
+    if run is None:
+        raise ValueError(f"There is no run {run_id}: `python -m core runs` lists them.")
+    access.require_owner(run, action, user)
+    return run
+
+
+def rename_run(run_id: str, name: str, user: str | None = None) -> None:
     if not name.strip():
         raise ValueError("A run's name cannot be empty.")
+    _owned(run_id, "rename", user)
     update_run(run_id, name=name.strip())
 
 
-def set_tags(run_id: str, tags: list[str]) -> None:
+def set_tags(run_id: str, tags: list[str], user: str | None = None) -> None:
+    _owned(run_id, "tag", user)
     update_run(run_id, tags=sorted({t.strip() for t in tags if t.strip()}))
 
 
-def delete_run(run_id: str) -> None:
-    """Remove a run that is not running, with its epochs, log and folder."""
+def set_published(run_id: str, published: bool, user: str | None = None) -> None:
+    """Show run `run_id` to every student (or stop showing it); teachers only."""
+    access.require_teacher("publish a run", user)
+    _owned(run_id, "publish", user)
+    update_run(run_id, published=int(bool(published)))
+
+
+def delete_run(run_id: str, user: str | None = None) -> None:
+    """Remove a run that is not running, with its epochs, log and folder (its owner or a teacher only)."""
     run = get_run(run_id)
+    if run:
+        access.require_owner(run, "delete", user)
     if run and run["status"] == "running":
         raise ValueError(f"Run {run_id} is running: stop it before deleting it.")
     import shutil
