@@ -1,4 +1,6 @@
-"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log.
+"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log; or, when
+$TUNELAB_DB_URL is set, a PostgreSQL database with the same schema (`core.runs.pgstore`), which every node of
+a cluster can share.
 
 Everything the dashboard and the command line show about runs is read from here, and the training
 worker is the only writer of a running run's epochs. Artifacts (models, checkpoints, TensorBoard logs)
@@ -84,6 +86,20 @@ def home() -> Path:
     return path
 
 
+def db_url() -> str:
+    """$TUNELAB_DB_URL (a PostgreSQL URL such as postgresql://lab@db.example.org/tunelab), or "" for SQLite."""
+    url = os.environ.get("TUNELAB_DB_URL", "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise RuntimeError(f"TUNELAB_DB_URL is {url!r}: give a PostgreSQL URL (postgresql://user@host:port/db), or "
+                           f"unset it to use the embedded SQLite store.")
+    return url
+
+
+def backend() -> str:
+    """"postgresql" when $TUNELAB_DB_URL is set, else "sqlite"."""
+    return "postgresql" if db_url() else "sqlite"
+
+
 def run_dir(run_id: str) -> Path:
     return home() / "runs" / run_id
 
@@ -93,7 +109,14 @@ def connect(immediate: bool = False):
     """A short-lived connection; `immediate=True` takes the write lock at once (for read-modify-write).
 
     SQLite failures (read-only or full disk, a damaged file, a lock held too long) become RuntimeError
-    naming the store file; errors raised by the caller's own code pass through unchanged."""
+    naming the store file; errors raised by the caller's own code pass through unchanged.
+    With $TUNELAB_DB_URL set, the connection is to that PostgreSQL database instead (no runs.sqlite)."""
+    url = db_url()
+    if url:
+        from core.runs import pgstore
+        with pgstore.connect(url, _SCHEMA, _ADDED_COLUMNS, access.os_user(), immediate) as conn:
+            yield conn
+        return
     path = home() / "runs.sqlite"
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -234,8 +257,9 @@ def record_epoch(run_id: str, epoch: int, phase: str, metrics: dict, holding: in
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
     with connect(immediate=holding is not None) as c:
         check_lease(c, run_id, holding)
-        c.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        c.execute("INSERT INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET phase = excluded.phase, "
+                  + ", ".join(f"{k} = excluded.{k}" for k in keys),
                   (run_id, epoch, phase, *[None if metrics.get(k) is None else float(metrics[k]) for k in keys]))
 
 
