@@ -110,6 +110,7 @@ def cmd_runs(a):
             "status": r["status"], "pid": r["pid"], "epochs_done": r["epochs_done"],
             "epochs_total": r["epochs_total"], "best_val_acc": r["best_val_acc"], "created": r["created"],
             "started": r["started"], "finished": r["finished"], "host": r["host"],
+            "executor": r["executor"] or "local", "node": r["node"],
             "weights_used": r["weights_used"], "error": r["error"]} for r in rows]
     if a.json:
         return _print_json(out)

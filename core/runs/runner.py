@@ -22,10 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from core.runs import access, artifacts, lease, store
+from core.runs import access, artifacts, lease, rayexec, store
 from core.config import RunSpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RAY_PENDING = "ray"  # a run's host while Ray has not yet started its worker on a node
 
 
 def _limit(name: str, default: int | None) -> int | None:
@@ -144,7 +145,7 @@ def kick() -> None:
     is moved on, and a local worker process is killed, before the run is marked interrupted."""
     now, stale_s, here = time.time(), lease.stale_after(), lease.host()
     with store.connect(immediate=True) as c:
-        running = c.execute("SELECT id, pid, heartbeat, host, owner, started FROM runs "
+        running = c.execute("SELECT id, pid, heartbeat, host, owner, started, executor, node FROM runs "
                             "WHERE status = 'running'").fetchall()
         alive, died, live = 0, False, []
         for run in running:
@@ -168,6 +169,12 @@ def kick() -> None:
             c.execute("UPDATE runs SET status = 'interrupted', finished = ?, progress = '{}', error = ? WHERE id = ?",
                       (now, error, run["id"]))
             store.append_log(c, run["id"], note)
+            if run["executor"] == "ray" and run["host"] != RAY_PENDING and rayexec.executor() == "ray":
+                # its node died (or its worker with it): on a cluster the run continues on another node
+                c.execute("UPDATE runs SET status = 'queued', stop_requested = 0, finished = NULL WHERE id = ?",
+                          (run["id"],))
+                store.append_log(c, run["id"], f"Ray node {run['node']} lost: queued again, to resume from its "
+                                               f"last checkpoint on another node")
             died = True
         queued = c.execute("SELECT id, lease, owner, created FROM runs WHERE status = 'queued' "
                            "ORDER BY created").fetchall()
@@ -175,14 +182,20 @@ def kick() -> None:
             "SELECT owner, MAX(started) AS last FROM runs GROUP BY owner").fetchall()}
         for run in next_runs(queued, live, max(0, max_concurrent() - alive), last_start):
             token = run["lease"] + 1  # reserved for the worker spawned now: a later one fences it off
+            executor = rayexec.executor()
             try:
-                pid = _spawn(run["id"], token)
-            except OSError as exc:
+                if executor == "ray":  # the actor records its node and the worker its pid when they start
+                    rayexec.start(run["id"], token, thread_env())
+                    pid, host, node = None, RAY_PENDING, None
+                else:
+                    pid, host, node = _spawn(run["id"], token), here, here
+            except Exception as exc:  # noqa: BLE001 - an OSError here, or any error of Ray's client
                 c.execute("UPDATE runs SET status = 'failed', error = ? WHERE id = ?",
-                          (f"could not start the worker process: {exc}", run["id"]))
+                          (f"could not start the worker {'on Ray' if executor == 'ray' else 'process'}: {exc}",
+                           run["id"]))
                 continue
-            c.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, heartbeat = ?, started = ?, lease = ? "
-                      "WHERE id = ?", (pid, here, now, now, token, run["id"]))
+            c.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, heartbeat = ?, started = ?, lease = ?, "
+                      "executor = ?, node = ? WHERE id = ?", (pid, host, now, now, token, executor, node, run["id"]))
     if died:
         remove_orphans()
 

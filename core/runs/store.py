@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS runs (
     lease INTEGER NOT NULL DEFAULT 0,
     host TEXT,
     owner TEXT,
-    published INTEGER NOT NULL DEFAULT 0
+    published INTEGER NOT NULL DEFAULT 0,
+    executor TEXT,
+    node TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -67,7 +69,8 @@ CREATE TABLE IF NOT EXISTS log (
 CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
 """
 _ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"), ("owner", "TEXT"),
-                  ("published", "INTEGER NOT NULL DEFAULT 0"))  # stores made before them get them
+                  ("published", "INTEGER NOT NULL DEFAULT 0"), ("executor", "TEXT"),
+                  ("node", "TEXT"))  # stores made before them get them
 _migrated: set[str] = set()
 
 
