@@ -159,7 +159,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 if "duplicate column" not in str(exc):
                     raise
     # Runs made before owners were recorded belong to the operating-system user, the single-user default.
-    conn.execute("UPDATE runs SET owner = ? WHERE owner IS NULL", (access.os_user(),))
+    if conn.execute("SELECT 1 FROM runs WHERE owner IS NULL LIMIT 1").fetchone():  # no write on a read-only store
+        conn.execute("UPDATE runs SET owner = ? WHERE owner IS NULL", (access.os_user(),))
     _migrated.add(str(path))
 
 
