@@ -118,7 +118,7 @@ if access.is_teacher(user()):
     if shown != bool(run["published"]):
         store.set_published(rid, shown, user=user())
         st.rerun()
-else:
+elif access.identity_mode() != "local" or access.teachers():  # a class: say whose run it is
     st.caption(f"Owner: {escape_md(run['owner'] or '–')}" + (" · published by a teacher" if run["published"] else ""))
 
 col_csv, col_model = st.columns(2)
