@@ -105,17 +105,49 @@ def cmd_train(a):
 def cmd_runs(a):
     from core.runs import runner
     rows = runner.runs()
-    out = [{"id": r["id"], "name": r["name"], "recipe": r["recipe"], "backbone": r["backbone"],
+    out = [{"id": r["id"], "name": r["name"], "owner": r["owner"], "published": bool(r["published"]),
+            "recipe": r["recipe"], "backbone": r["backbone"],
             "status": r["status"], "pid": r["pid"], "epochs_done": r["epochs_done"],
             "epochs_total": r["epochs_total"], "best_val_acc": r["best_val_acc"], "created": r["created"],
+            "started": r["started"], "finished": r["finished"], "host": r["host"],
+            "executor": r["executor"] or "local", "node": r["node"],
             "weights_used": r["weights_used"], "error": r["error"]} for r in rows]
     if a.json:
         return _print_json(out)
-    print(f"{'id':<23}{'recipe':<24}{'status':<12}{'epochs':>8}{'best val':>10}  name")
+    print(f"{'id':<23}{'owner':<12}{'recipe':<24}{'status':<12}{'epochs':>8}{'best val':>10}  name")
     for r in out:
         best = f"{r['best_val_acc']:.3f}" if r["best_val_acc"] is not None else "-"
-        print(f"{r['id']:<23}{r['recipe']:<24}{r['status']:<12}{r['epochs_done']:>3}/{r['epochs_total']:<4}"
-              f"{best:>10}  {r['name']}")
+        print(f"{r['id']:<23}{(r['owner'] or '-')[:11]:<12}{r['recipe']:<24}{r['status']:<12}"
+              f"{r['epochs_done']:>3}/{r['epochs_total']:<4}{best:>10}  {r['name']}")
+
+
+def cmd_rename(a):
+    run = store.find_run(a.run)
+    store.rename_run(run["id"], a.name)
+    print(f"{run['id']}: renamed to {a.name.strip()}")
+
+
+def cmd_tag(a):
+    run = store.find_run(a.run)
+    store.set_tags(run["id"], a.tags)
+    print(f"{run['id']}: tags {', '.join(sorted({t.strip() for t in a.tags if t.strip()})) or '(none)'}")
+
+
+def cmd_delete(a):
+    run = store.find_run(a.run)
+    store.delete_run(run["id"])
+    print(f"{run['id']}: deleted")
+
+
+def cmd_publish(a):
+    run = store.find_run(a.run)
+    store.set_published(run["id"], not a.undo)
+    print(f"{run['id']}: {'no longer ' if a.undo else ''}published to the class")
+
+
+def cmd_whoami(a):
+    from core.runs import access
+    print(f"{access.current()}{' (teacher)' if access.is_teacher() else ''}")
 
 
 def cmd_stop(a):
@@ -176,6 +208,18 @@ def cmd_bench(a):
     bench.main(a.data, a.weights, a.quick, a.json, a.markdown)
 
 
+def _size_thread_pools() -> None:
+    """Apply the queue's share of the cores (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS) before any op runs."""
+    intra, inter = os.environ.get("TF_NUM_INTRAOP_THREADS"), os.environ.get("TF_NUM_INTEROP_THREADS")
+    if not (intra or inter):
+        return
+    import tensorflow as tf
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(int(intra))
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(int(inter))
+
+
 def cmd_worker(a):
     from core.runs import lease
     try:
@@ -184,6 +228,7 @@ def cmd_worker(a):
         print(f"worker for run {a.run} not started: {exc}", file=sys.stderr)
         return lease.EXIT_FENCED
     beating = lease.keep_alive(held, exit_when_fenced=True)
+    _size_thread_pools()
     from core.runs.runner import kick
     from core.runs.worker import run_worker
     status = run_worker(a.run, held)
@@ -230,6 +275,28 @@ def parser() -> argparse.ArgumentParser:
         if name == "resume":
             s.add_argument("--wait", action="store_true")
         s.set_defaults(func=func)
+
+    s = sub.add_parser("rename", help="give a run another name (your own runs; a teacher's: any)")
+    s.add_argument("run")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_rename)
+
+    s = sub.add_parser("tag", help="set a run's tags (your own runs; a teacher's: any)")
+    s.add_argument("run")
+    s.add_argument("tags", nargs="*")
+    s.set_defaults(func=cmd_tag)
+
+    s = sub.add_parser("delete", help="delete a run that is not running, with its files")
+    s.add_argument("run")
+    s.set_defaults(func=cmd_delete)
+
+    s = sub.add_parser("publish", help="teachers: show a run to every student (--undo: stop showing it)")
+    s.add_argument("run")
+    s.add_argument("--undo", action="store_true")
+    s.set_defaults(func=cmd_publish)
+
+    s = sub.add_parser("whoami", help="the user this command line acts as (TUNELAB_USER, else the OS user)")
+    s.set_defaults(func=cmd_whoami)
 
     s = sub.add_parser("export", help="copy a run's model (.keras) to PATH")
     s.add_argument("run")

@@ -9,7 +9,7 @@ from core.data.folders import DataError
 from core.models import environment
 from core.runs import monitor, runner
 from core.runs.specs import build_spec
-from pages.ui import all_runs, chart, escape_md, fmt_acc, fmt_duration, pick_run, setup
+from pages.ui import all_runs, chart, escape_md, fmt_acc, fmt_duration, pick_run, setup, user
 from pages.ui import spec_form as form
 
 setup("Train", "📈")
@@ -80,7 +80,7 @@ data = settings.load()["data"]
 if started:
     try:
         spec = build_spec(recipe, {**values, "data": data}, confine=True)
-        st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec)
+        st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec, user=user())
         st.toast(f"Started {escape_md(spec.display_name())}")
     except (ValueError, DataError, RuntimeError) as exc:
         st.error(escape_md(f"Not started: {exc}"))
@@ -100,7 +100,7 @@ if info.fine_tunes:
             try:  # every spec is checked before any run is queued
                 specs = [build_spec(recipe, {**values, "data": data, "freeze_from": point,
                                              "name": f"sweep · from {point}"}, confine=True) for point in points]
-                ids = [runner.submit(spec) for spec in specs]
+                ids = [runner.submit(spec, user=user()) for spec in specs]
                 st.session_state["sweep_runs"] = ids
                 st.session_state["train_watch"] = ids[0]
                 st.toast(f"Queued {len(ids)} runs; at most {runner.max_concurrent()} train at once.")
@@ -140,12 +140,20 @@ def live(run_id: str) -> None:
         (st.error if r["status"] == "failed" else st.warning)(escape_md(r["error"]))
     b1, b2, _ = st.columns([1, 1, 4])
     if r["status"] in ("running", "queued") and not stopping and b1.button("⏹ Stop", key=f"stop_{run_id}"):
-        runner.stop(run_id)
-        st.rerun(scope="fragment")
+        try:
+            runner.stop(run_id, user=user())
+        except PermissionError as exc:
+            st.error(escape_md(exc))
+        else:
+            st.rerun(scope="fragment")
     if r["status"] in ("stopped", "interrupted", "failed") and len(rows) < r["epochs_total"] \
             and b2.button("▶ Resume", key=f"resume_{run_id}"):
-        runner.resume(run_id)
-        st.rerun()
+        try:
+            runner.resume(run_id, user=user())
+        except (PermissionError, ValueError) as exc:
+            st.error(escape_md(exc))
+        else:
+            st.rerun()
     if rows:
         chart(charts.curves_figure(rows), key=f"curves_{run_id}", filename=f"{run_id}-curves")
         with st.expander("Why can the validation loss worsen while the accuracy improves?"):

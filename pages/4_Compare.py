@@ -3,12 +3,12 @@ and managing one run (rename, tag, delete, download its metrics and model).
 
 Layout and widgets only: the tables, CSV and figures come from `core.analysis.compare` and `core.analysis.charts`.
 """
-from pages.ui import all_runs, chart, escape_md, pick_run, setup, store
+from pages.ui import all_runs, chart, escape_md, pick_run, setup, store, user
 
 import streamlit as st
 
 from core.analysis import charts, compare, report
-from core.runs import artifacts
+from core.runs import access, artifacts
 
 setup("Compare runs", "📊")
 
@@ -95,8 +95,8 @@ with col_name:
     new_name = st.text_input("Name", value=run["name"], key=f"compare_name_{rid}")
     if st.button("Rename", key=f"compare_rename_{rid}"):
         try:
-            store.rename_run(rid, new_name)
-        except ValueError as exc:
+            store.rename_run(rid, new_name, user=user())
+        except (ValueError, PermissionError) as exc:
             st.error(escape_md(exc))
         else:
             st.session_state["compare_flash"] = f"Renamed run {rid} to “{escape_md(new_name.strip())}”."
@@ -104,9 +104,22 @@ with col_name:
 with col_tags:
     new_tags = st.text_input("Tags (comma-separated)", value=", ".join(run["tags"]), key=f"compare_tags_{rid}")
     if st.button("Save tags", key=f"compare_save_tags_{rid}"):
-        store.set_tags(rid, new_tags.split(","))
-        st.session_state["compare_flash"] = f"Saved the tags of run {rid}."
+        try:
+            store.set_tags(rid, new_tags.split(","), user=user())
+        except PermissionError as exc:
+            st.error(escape_md(exc))
+        else:
+            st.session_state["compare_flash"] = f"Saved the tags of run {rid}."
+            st.rerun()
+
+if access.is_teacher(user()):
+    shown = st.toggle("Published: every student sees this run", value=bool(run["published"]),
+                      key=f"compare_publish_{rid}")
+    if shown != bool(run["published"]):
+        store.set_published(rid, shown, user=user())
         st.rerun()
+elif access.identity_mode() != "local" or access.teachers():  # a class: say whose run it is
+    st.caption(f"Owner: {escape_md(run['owner'] or '–')}" + (" · published by a teacher" if run["published"] else ""))
 
 col_csv, col_model = st.columns(2)
 with col_csv:
@@ -135,8 +148,8 @@ with st.container(border=True):
             st.warning("Tick the confirmation box first.")
         else:
             try:
-                store.delete_run(rid)
-            except ValueError as exc:
+                store.delete_run(rid, user=user())
+            except (ValueError, PermissionError) as exc:
                 st.error(escape_md(exc))
             else:
                 st.session_state.pop("compare_manage_run", None)

@@ -15,7 +15,7 @@ from core.models.weights import WeightsError, check_weights
 from core.runs import artifacts, store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE, RunSpec
 from core.data.folders import DataError
-from pages.ui import all_runs, chart, escape_md, fmt_acc, setup
+from pages.ui import all_runs, chart, escape_md, fmt_acc, setup, user
 
 setup("Ladder", "🪜")
 st.title("🪜 The lecture's ladder")
@@ -142,7 +142,7 @@ if st.button("Queue the ladder", type="primary", key="ladder_queue", disabled=no
     try:
         specs = ladder.ladder_specs(int(epochs), int(size), settings.load()["data"], backbone, weights,
                                     recipes=chosen, confine=True)
-        ids = ladder.queue(specs)
+        ids = ladder.queue(specs, user=user())
         st.toast(f"Queued {len(ids)} ladder runs.")
         st.rerun()
     except (ValueError, DataError) as exc:

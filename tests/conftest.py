@@ -56,8 +56,8 @@ def needs_shared(*parts):
                                                         f"on the lab's own machines)")
 
 
-def cli(*args, home, check=True, timeout=600):
-    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3")
+def cli(*args, home, check=True, timeout=600, env=None):
+    env = dict(os.environ, TUNELAB_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     proc = subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -118,3 +118,72 @@ def huge_png(side: int) -> bytes:
     pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # bit depth 1, greyscale
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+# -- a throwaway PostgreSQL server for the run store's tests (issue 11) -------------------------------------------------
+
+def _pg_bin(name: str) -> str | None:
+    import glob
+    import shutil
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A PostgreSQL server from Debian's package, in a temporary folder, on a loopback port; yields its base URL
+    (postgresql://postgres@127.0.0.1:PORT). Skips when the binaries or the driver are absent."""
+    import shutil
+    import socket
+    import tempfile
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install -r "
+                                          "requirements-cluster.txt; .ci/run does it)")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL's initdb/pg_ctl are absent (apt-get install postgresql; .ci/run does it as root)")
+    as_root = os.getuid() == 0
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    folder = Path(tempfile.mkdtemp(prefix="tunelab-pg-"))  # not under pytest's tmp: postgres must reach it
+    data, sockets = folder / "data", folder / "sock"
+    sockets.mkdir()
+    if as_root:
+        shutil.chown(folder, "postgres")
+        shutil.chown(sockets, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*prefix, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60", "-o",
+                    f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+                   check=True, capture_output=True, timeout=120)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres_server):
+    """A fresh, empty database on the throwaway server; yields its URL."""
+    import uuid
+
+    import psycopg
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    yield f"{postgres_server}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_home(request, home, monkeypatch):
+    """A fresh lab home whose run store is SQLite, then (second parameter) a fresh PostgreSQL database."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("TUNELAB_DB_URL", request.getfixturevalue("postgres_db"))
+    else:
+        monkeypatch.delenv("TUNELAB_DB_URL", raising=False)
+    return home

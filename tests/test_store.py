@@ -1,10 +1,10 @@
-"""The SQLite run store: runs, epochs, logs, and concurrent writers."""
+"""The run store, SQLite and PostgreSQL (`store_home` runs each test on both): runs, epochs, logs, concurrent writers."""
 import threading
 
 from core.runs import store
 
 
-def test_run_round_trip(home):
+def test_run_round_trip(store_home):
     run_id = store.create_run({"recipe": "scratch"}, "my run", "scratch", None, 3)
     store.record_epoch(run_id, 1, "train", {"loss": 0.7, "accuracy": 0.5, "val_loss": 0.69, "val_accuracy": 0.55,
                                             "lr": 1e-4, "seconds": 2.0})
@@ -19,7 +19,7 @@ def test_run_round_trip(home):
     assert store.get_run(run_id) is None and store.epochs(run_id) == []
 
 
-def test_wal_mode_and_concurrent_writers(home):
+def test_wal_mode_and_concurrent_writers(store_home):
     run_id = store.create_run({}, "x", "scratch", None, 400)
     errors = []
 
@@ -37,5 +37,39 @@ def test_wal_mode_and_concurrent_writers(home):
         t.join()
     assert not errors
     assert len(store.epochs(run_id)) == 400
-    with store.connect() as c:
-        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if store.backend() == "sqlite":
+        with store.connect() as c:
+            assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    else:
+        assert not (store_home / "runs.sqlite").exists()
+
+
+def test_the_queue_leases_and_owners_behave_the_same_on_both_stores(store_home, monkeypatch):
+    import os
+
+    import pytest
+
+    from core.config import RunSpec
+    from core.runs import lease, runner
+    started = []
+    monkeypatch.setattr(runner, "_spawn", lambda run_id, token: started.append(run_id) or os.getpid())
+    monkeypatch.setenv("TUNELAB_MAX_RUNS", "1")
+    submit = lambda user: runner.submit(RunSpec.from_recipe("scratch", epochs=1, image_size=48), user=user)  # noqa
+    alice = [submit("alice") for _ in range(3)]
+    bob = submit("bob")
+    for _ in range(3):
+        store.set_status(started[-1], "finished")
+        runner.kick()
+    assert started == [alice[0], bob, alice[1], alice[2]]
+    assert store.get_run(bob)["owner"] == "bob" and store.get_run(bob)["started"] > 1e9  # a full timestamp
+    with pytest.raises(PermissionError, match="belongs to alice, not bob"):
+        runner.stop(alice[2], user="bob")
+    held = lease.claim(alice[2])
+    with store.connect(immediate=True) as c:
+        lease.fence(c, alice[2])
+    with pytest.raises(store.LeaseLost):
+        held.record_epoch(1, "train", {"loss": 0.5})
+    assert store.epochs(alice[2]) == []
+    store.record_epoch(bob, 1, "train", {"loss": 0.5})
+    store.record_epoch(bob, 1, "train", {"loss": 0.25})  # written again: replaced, not doubled
+    assert [e["loss"] for e in store.epochs(bob)] == [0.25]

@@ -40,7 +40,7 @@ DASH = "–"
 # The headline numbers come right after the name, so they are on screen without scrolling the table sideways.
 RUN_COLUMNS = ("name", "best val acc", "final val acc", "best val loss", "final val loss", "epochs", "status",
                "recipe", "backbone", "weights", "freeze point", "augmentation", "image size", "duration (s)",
-               "tags", "created", "id")
+               "tags", "owner", "created", "id")
 METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
 EPOCH_COLUMNS = ("epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 HYPER_COLUMNS = ("lr", "fine_tune_lr", "epochs total", "batch size", "image size", "dropout", "freeze depth",
@@ -130,6 +130,7 @@ def runs_frame(rows: list[dict], epochs_by_run: dict[str, list[dict]] | None = N
             "duration (s)": round(sum(r.get("seconds") or 0.0 for r in eps), 1) if eps else nan,
             "status": run.get("status") or "",
             "tags": ", ".join(run.get("tags") or []),
+            "owner": run.get("owner") or DASH,
             "created": datetime.fromtimestamp(run["created"]) if run.get("created") else pd.NaT,
         })
     frame = pd.DataFrame.from_records(records, columns=list(RUN_COLUMNS))

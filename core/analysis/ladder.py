@@ -141,12 +141,13 @@ def ladder_specs(epochs: int = 3, image_size: int = 64, data: str | None = None,
     return specs
 
 
-def queue(specs: list[RunSpec]) -> list[str]:
-    """Submit the specs in order, tagged "ladder"; they train one after another (TUNELAB_MAX_RUNS)."""
+def queue(specs: list[RunSpec], user: str | None = None) -> list[str]:
+    """Submit the specs in order as `user`'s runs (default: the acting user), tagged "ladder"; they train one
+    after another (TUNELAB_MAX_RUNS)."""
     from core.runs import runner
     ids = []
     for spec in specs:
-        run_id = runner.submit(spec)
-        store.set_tags(run_id, [LADDER_TAG])
+        run_id = runner.submit(spec, user=user)
+        store.set_tags(run_id, [LADDER_TAG], user=user)
         ids.append(run_id)
     return ids

@@ -1,4 +1,6 @@
-"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log.
+"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log; or, when
+$TUNELAB_DB_URL is set, a PostgreSQL database with the same schema (`core.runs.pgstore`), which every node of
+a cluster can share.
 
 Everything the dashboard and the command line show about runs is read from here, and the training
 worker is the only writer of a running run's epochs. Artifacts (models, checkpoints, TensorBoard logs)
@@ -18,6 +20,8 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+
+from core.runs import access
 
 STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
 ACTIVE = ("queued", "running")
@@ -44,7 +48,11 @@ CREATE TABLE IF NOT EXISTS runs (
     tags TEXT NOT NULL DEFAULT '[]',
     progress TEXT NOT NULL DEFAULT '{}',
     lease INTEGER NOT NULL DEFAULT 0,
-    host TEXT
+    host TEXT,
+    owner TEXT,
+    published INTEGER NOT NULL DEFAULT 0,
+    executor TEXT,
+    node TEXT
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -60,7 +68,9 @@ CREATE TABLE IF NOT EXISTS log (
 );
 CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
 """
-_ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"))  # stores made before them get them
+_ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"), ("owner", "TEXT"),
+                  ("published", "INTEGER NOT NULL DEFAULT 0"), ("executor", "TEXT"),
+                  ("node", "TEXT"))  # stores made before them get them
 _migrated: set[str] = set()
 
 
@@ -79,6 +89,20 @@ def home() -> Path:
     return path
 
 
+def db_url() -> str:
+    """$TUNELAB_DB_URL (a PostgreSQL URL such as postgresql://lab@db.example.org/tunelab), or "" for SQLite."""
+    url = os.environ.get("TUNELAB_DB_URL", "").strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise RuntimeError(f"TUNELAB_DB_URL is {url!r}: give a PostgreSQL URL (postgresql://user@host:port/db), or "
+                           f"unset it to use the embedded SQLite store.")
+    return url
+
+
+def backend() -> str:
+    """"postgresql" when $TUNELAB_DB_URL is set, else "sqlite"."""
+    return "postgresql" if db_url() else "sqlite"
+
+
 def run_dir(run_id: str) -> Path:
     return home() / "runs" / run_id
 
@@ -88,7 +112,14 @@ def connect(immediate: bool = False):
     """A short-lived connection; `immediate=True` takes the write lock at once (for read-modify-write).
 
     SQLite failures (read-only or full disk, a damaged file, a lock held too long) become RuntimeError
-    naming the store file; errors raised by the caller's own code pass through unchanged."""
+    naming the store file; errors raised by the caller's own code pass through unchanged.
+    With $TUNELAB_DB_URL set, the connection is to that PostgreSQL database instead (no runs.sqlite)."""
+    url = db_url()
+    if url:
+        from core.runs import pgstore
+        with pgstore.connect(url, _SCHEMA, _ADDED_COLUMNS, access.os_user(), immediate) as conn:
+            yield conn
+        return
     path = home() / "runs.sqlite"
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -127,6 +158,9 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             except sqlite3.OperationalError as exc:  # another process added it a moment ago
                 if "duplicate column" not in str(exc):
                     raise
+    # Runs made before owners were recorded belong to the operating-system user, the single-user default.
+    if conn.execute("SELECT 1 FROM runs WHERE owner IS NULL LIMIT 1").fetchone():  # no write on a read-only store
+        conn.execute("UPDATE runs SET owner = ? WHERE owner IS NULL", (access.os_user(),))
     _migrated.add(str(path))
 
 
@@ -155,12 +189,15 @@ def _row(row: sqlite3.Row | None) -> dict | None:
     return d
 
 
-def create_run(spec_dict: dict, name: str, recipe: str, backbone: str | None, epochs_total: int) -> str:
+def create_run(spec_dict: dict, name: str, recipe: str, backbone: str | None, epochs_total: int,
+               owner: str | None = None) -> str:
+    """Store a queued run owned by `owner` (default: `access.current()`); returns its id."""
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     with connect() as c:
-        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total) "
-                  "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
-                  (run_id, name, recipe, backbone, json.dumps(spec_dict), time.time(), epochs_total))
+        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total, owner) "
+                  "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                  (run_id, name, recipe, backbone, json.dumps(spec_dict), time.time(), epochs_total,
+                   access.acting(owner)))
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     return run_id
 
@@ -224,8 +261,9 @@ def record_epoch(run_id: str, epoch: int, phase: str, metrics: dict, holding: in
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
     with connect(immediate=holding is not None) as c:
         check_lease(c, run_id, holding)
-        c.execute("INSERT OR REPLACE INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        c.execute("INSERT INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET phase = excluded.phase, "
+                  + ", ".join(f"{k} = excluded.{k}" for k in keys),
                   (run_id, epoch, phase, *[None if metrics.get(k) is None else float(metrics[k]) for k in keys]))
 
 
@@ -251,19 +289,39 @@ def log_lines(run_id: str, limit: int = 200) -> list[dict]:
         return [dict(r) for r in reversed(rows.fetchall())]
 
 
-def rename_run(run_id: str, name: str) -> None:
+def _owned(run_id: str, action: str, user: str | None) -> dict:
+    """Run `run_id`, if `user` (default: the acting user) may `action` it; ValueError/PermissionError if not."""
+    run = get_run(run_id)
+    if run is None:
+        raise ValueError(f"There is no run {run_id}: `python -m core runs` lists them.")
+    access.require_owner(run, action, user)
+    return run
+
+
+def rename_run(run_id: str, name: str, user: str | None = None) -> None:
     if not name.strip():
         raise ValueError("A run's name cannot be empty.")
+    _owned(run_id, "rename", user)
     update_run(run_id, name=name.strip())
 
 
-def set_tags(run_id: str, tags: list[str]) -> None:
+def set_tags(run_id: str, tags: list[str], user: str | None = None) -> None:
+    _owned(run_id, "tag", user)
     update_run(run_id, tags=sorted({t.strip() for t in tags if t.strip()}))
 
 
-def delete_run(run_id: str) -> None:
-    """Remove a run that is not running, with its epochs, log and folder."""
+def set_published(run_id: str, published: bool, user: str | None = None) -> None:
+    """Show run `run_id` to every student (or stop showing it); teachers only."""
+    access.require_teacher("publish a run", user)
+    _owned(run_id, "publish", user)
+    update_run(run_id, published=int(bool(published)))
+
+
+def delete_run(run_id: str, user: str | None = None) -> None:
+    """Remove a run that is not running, with its epochs, log and folder (its owner or a teacher only)."""
     run = get_run(run_id)
+    if run:
+        access.require_owner(run, "delete", user)
     if run and run["status"] == "running":
         raise ValueError(f"Run {run_id} is running: stop it before deleting it.")
     import shutil

@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.data import datasets
 from core.data.folders import UPLOAD_TYPES, decode_upload
-from core.runs import store
+from core.runs import access, store
 
 
 PRESENTATION = "presentation"          # session_state key shared by every page: presentation mode on/off
@@ -47,6 +47,36 @@ def setup(title: str, icon: str = "🧪") -> None:
         store.list_runs()  # an unwritable home or a broken store: say so once, plainly, and stop
     except RuntimeError as exc:
         st.error(str(exc))
+        st.stop()
+    name = user()
+    if access.identity_mode() != "local" or access.teachers():
+        st.sidebar.caption(f"Signed in as **{escape_md(name)}**" + (" (teacher)" if access.is_teacher(name) else ""))
+    if access.identity_mode() == "oidc":
+        st.sidebar.button("Log out", key="logout", on_click=st.logout)
+
+
+def user() -> str:
+    """Who is using this page, by the lab's identity mode (`core.runs.access.identity_mode`); a page without a
+    user (no trusted header, not logged in) shows why, or the login button, and stops."""
+    try:
+        mode = access.identity_mode()
+        if mode == "header":
+            name = access.header_user(st.context.headers)
+            if name is None:
+                st.error(f"This lab takes its user from the {access.trusted_header()} "
+                         f"header, which this request does not carry: open it through the class's login proxy.")
+                st.stop()
+            return name
+        if mode == "oidc":
+            name = access.oidc_user(st.user.to_dict())
+            if name is None:
+                st.info("Log in to see and start your runs.")
+                st.button("Log in", key="login", type="primary", on_click=st.login)
+                st.stop()
+            return name
+        return access.current()
+    except ValueError as exc:
+        st.error(escape_md(exc))
         st.stop()
 
 
@@ -180,9 +210,10 @@ def pick_run(runs: list[dict], key: str, label: str = "Run", default_id: str | N
 
 
 def all_runs() -> list[dict]:
+    """The runs this page's user may see (their own and published ones; a teacher's: all)."""
     from core.runs import runner
-    return runner.runs()
+    return runner.runs(user())
 
 
-__all__ = ["setup", "presentation", "plotly_config", "clear_of_modebar", "chart", "escape_md", "image_upload", "current_dataset", "fmt_acc",
+__all__ = ["setup", "user", "presentation", "plotly_config", "clear_of_modebar", "chart", "escape_md", "image_upload", "current_dataset", "fmt_acc",
            "fmt_duration", "fmt_time", "run_label", "pick_run", "all_runs", "store"]
