@@ -209,3 +209,28 @@ def test_a_frozen_worker_that_cannot_be_killed_exits_without_writing_when_woken(
     output = artifacts.worker_log(run_id).read_text()
     assert f"worker pid {frozen['pid']} fenced: run {run_id}" in output
     print(f"\nfenced worker pid {frozen['pid']} exited by itself {gone_after:.1f} s after SIGCONT")
+
+
+def test_a_worker_frozen_while_holding_the_stores_write_lock_is_killed_before_the_lock_is_needed(home):
+    """A worker stopped in the middle of one of its writes keeps SQLite's write lock: kick() must kill it from a
+    plain read first, or it would wait for the lock (30 s) and fail, and so would every writer of the lab."""
+    run_id = _run()
+    code = ("import os, signal, sqlite3, sys; sys.stdin.readline(); "
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE'); "
+            "c.execute('UPDATE runs SET name = name'); print('held', flush=True); os.kill(os.getpid(), signal.SIGSTOP)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(home / "runs.sqlite"), "core", "worker", run_id],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        store.update_run(run_id, status="running", pid=holder.pid, host=lease.host(),
+                         heartbeat=time.time() - 10 * lease.stale_after())
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "held"
+        _wait_for(lambda: open(f"/proc/{holder.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "T")
+        runner.kick()  # before the fix: "stayed locked by another process for 30 s"
+        holder.wait(timeout=10)
+        run = store.get_run(run_id)
+        assert run["status"] == "interrupted" and "killed" in run["error"]
+    finally:
+        holder.kill()
+        holder.wait()

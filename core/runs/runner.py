@@ -137,6 +137,19 @@ def remove_orphans() -> int:
     return removed
 
 
+def _kill_stale_local_workers(now: float, stale_s: float, here: str) -> set[str]:
+    """Kill this machine's stale workers before taking the store's write lock, reading without it.
+
+    A worker stopped (SIGSTOP, a debugger) in the middle of one of its short writes keeps holding the
+    store's lock: no one could fence it, and every writer would wait until it timed out. Killing it
+    first, from a plain read, releases the lock. Returns the ids of the runs whose worker was killed."""
+    with store.connect() as c:
+        running = c.execute("SELECT id, pid, heartbeat, host FROM runs WHERE status = 'running'").fetchall()
+    return {run["id"] for run in running
+            if run["host"] in (None, here) and run["heartbeat"] is not None and now - run["heartbeat"] > stale_s
+            and lease.kill_stale(run["id"], run["pid"])}
+
+
 def kick() -> None:
     """Mark dead workers' runs interrupted, then start queued runs up to the concurrency limit.
 
@@ -144,6 +157,7 @@ def kick() -> None:
     `lease.stale_after()` (a process stopped, asleep or swapping, or on another machine): then its lease
     is moved on, and a local worker process is killed, before the run is marked interrupted."""
     now, stale_s, here = time.time(), lease.stale_after(), lease.host()
+    killed_first = _kill_stale_local_workers(now, stale_s, here)
     with store.connect(immediate=True) as c:
         running = c.execute("SELECT id, pid, heartbeat, host, owner, started, executor, node FROM runs "
                             "WHERE status = 'running'").fetchall()
@@ -161,7 +175,7 @@ def kick() -> None:
                 error, note = ("the worker process died (killed or crashed); resume continues from the last "
                                "finished epoch"), f"worker pid {run['pid']} is gone: run interrupted"
             else:
-                killed = local and lease.kill_stale(run["id"], run["pid"])
+                killed = run["id"] in killed_first or (local and lease.kill_stale(run["id"], run["pid"]))
                 error = (f"the worker sent no heartbeat for {silent:.0f} s (stopped, asleep or swapping): it was "
                          f"{'killed and ' if killed else ''}fenced off; resume continues from the last finished epoch")
                 note = (f"worker pid {run['pid']}{'' if local else ' on ' + str(run['host'])} sent no heartbeat for "
