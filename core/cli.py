@@ -70,6 +70,9 @@ def _add_spec_flags(s: argparse.ArgumentParser) -> None:
             kwargs["type"] = int
         elif meta["kind"] in ("float", "lr"):
             kwargs["type"] = float
+        elif meta["kind"] == "flag":
+            kwargs["action"] = "store_const"  # None when absent: the recipe's default stays
+            kwargs["const"] = True
         elif meta["kind"] == "choice":  # checked by RunSpec.validate, which says the same sentence everywhere
             kwargs["metavar"] = "{" + ",".join(meta["options"]) + "}"
         if meta["min"] is not None:

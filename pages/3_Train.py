@@ -71,6 +71,7 @@ with st.form("train_form"):
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
     values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
+    values["deterministic"] = form.flag(st, recipe, "deterministic", defaults)
     if not info.augments:
         st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
     started = st.form_submit_button("Start training", type="primary")

@@ -8,7 +8,8 @@ from pages.ui import all_runs, chart, escape_md, pick_run, setup, store
 import streamlit as st
 
 from core.analysis import charts, compare, report
-from core.runs import artifacts
+from core.runs import artifacts, runcard, runner
+from core.runs.specs import rerun_spec
 
 setup("Compare runs", "📊")
 
@@ -89,6 +90,21 @@ run = pick_run(runs, key="compare_manage_run")
 rid = run["id"]
 if run["status"] in ("failed", "interrupted") and run["error"]:
     st.error(f"This run {run['status']}: {escape_md(run['error'])}")
+
+with st.expander("Run card: what it takes to reproduce this run", expanded=False):
+    card = runcard.read(rid)
+    if card is None:
+        st.caption("No run card: the run was started before cards were recorded, or has not started yet.")
+    else:
+        st.table({"what": [r[0] for r in runcard.rows(card)], "value": [r[1] for r in runcard.rows(card)]})
+    if st.button("Rerun this: a new run with the same specification", key=f"compare_rerun_{rid}"):
+        try:
+            new_id = runner.submit(rerun_spec(run["spec"]))
+        except (ValueError, RuntimeError) as exc:
+            st.error(escape_md(f"Not queued: {exc}"))
+        else:
+            st.session_state["compare_flash"] = f"Queued run {new_id}, a rerun of {rid}."
+            st.rerun()
 
 col_name, col_tags = st.columns(2)
 with col_name:
