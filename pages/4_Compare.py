@@ -143,6 +143,28 @@ with col_model:
     else:
         st.caption(f"No saved model to download. {compare.model_missing_reason(run)}")
 
+with st.expander("Export for deployment, with a parity report on the run's own test split"):
+    from core.runs import exports
+    fmt = st.selectbox("Format", exports.FORMATS, key=f"compare_export_format_{rid}",
+                       help="keras; saved_model (TensorFlow Serving); tflite and tflite-int8 (phones, LiteRT); "
+                            "onnx (ONNX Runtime, browsers)")
+    if compare.model_file(rid) is None:
+        st.caption(f"No saved model to export. {compare.model_missing_reason(run)}")
+    elif st.button("Export and check", key=f"compare_export_{rid}"):
+        with st.spinner(f"Converting to {fmt} and checking it on the run's test images…"):
+            try:
+                st.session_state[f"compare_export_report_{rid}"] = exports.export(
+                    rid, artifacts.export(rid, fmt), fmt)
+            except (ValueError, RuntimeError, OSError) as exc:
+                st.error(escape_md(f"Not exported: {exc}"))
+    done = st.session_state.get(f"compare_export_report_{rid}")
+    if done:
+        rows = exports.report_rows(done)
+        st.table({"what": [r[0] for r in rows], "value": [r[1] for r in rows]})
+        data, filename = exports.download(done["path"])
+        st.download_button(f"Download {filename}", data, file_name=f"{rid}-{filename}",
+                           mime="application/octet-stream", key=f"compare_export_download_{rid}", on_click="ignore")
+
 with st.container(border=True):
     st.markdown("**Delete this run**: its epochs, log, checkpoints and models are removed for good.")
     confirm = st.checkbox("Yes, delete this run and its files", key=f"compare_confirm_{rid}")

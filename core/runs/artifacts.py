@@ -98,6 +98,18 @@ def run_card(run_id: str) -> Path:
     return folder(run_id) / _RUN_CARD
 
 
+EXPORT_SUFFIXES = {"keras": ".keras", "saved_model": "", "tflite": ".tflite", "tflite-int8": ".int8.tflite",
+                   "onnx": ".onnx"}
+
+
+def export(run_id: str, fmt: str) -> Path:
+    """Where the Compare page writes the run's export in format `fmt` (`exports/model<suffix>`; a folder for
+    a SavedModel)."""
+    if fmt not in EXPORT_SUFFIXES:
+        raise ValueError(f"Unknown export format {fmt!r}: choose one of {', '.join(EXPORT_SUFFIXES)}.")
+    return folder(run_id) / "exports" / f"{'saved_model' if fmt == 'saved_model' else 'model'}{EXPORT_SUFFIXES[fmt]}"
+
+
 def tensorboard(run_id: str) -> Path:
     """The run's TensorBoard log folder."""
     return folder(run_id) / _TENSORBOARD
