@@ -171,7 +171,9 @@ def cmd_export(a):
         return _print_json(report)
     print(f"wrote {a.path} ({a.format}, {report['size_bytes'] / 1e6:.2f} MB)\n{report['preprocessing']}")
     print(f"parity on the run's {report['split']} split ({report['images']} images): classes agree "
-          f"{report['class_agreement']:.2%}, max |probability difference| {report['max_abs_prob_diff']:.2e}, "
+          f"{report['class_agreement']:.2%}, max |probability difference| {report['max_abs_prob_diff']:.2e} "
+          f"(against the float32 Keras model: {report['class_agreement_float32']:.2%}, "
+          f"{report['max_abs_prob_diff_float32']:.2e}), "
           f"accuracy {report['accuracy_export']:.4f} (Keras {report['accuracy_keras']:.4f}); single-image latency "
           f"{report['latency_ms_median']:.2f} ms (median, {report['host']} host)")
 

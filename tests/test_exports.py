@@ -16,6 +16,7 @@ def test_a_tflite_export_of_a_tiny_run_predicts_what_the_keras_model_predicts(la
     assert report["split"] == "test" and report["images"] == 8
     # the reference trained in mixed_bfloat16 on AMX hosts; the export computes in float32
     assert report["class_agreement"] == 1.0 and report["max_abs_prob_diff"] < 1e-2
+    assert report["class_agreement_float32"] == 1.0 and report["max_abs_prob_diff_float32"] < 1e-4
     assert report["size_bytes"] == (tmp_path / "m.tflite").stat().st_size > 0
     assert report["latency_ms_median"] > 0 and "rescaling by 0.00392157" in report["preprocessing"]
 
@@ -36,5 +37,5 @@ def test_exporting_a_run_without_a_saved_model_says_to_finish_or_resume_it(lab_h
 @pytest.mark.parametrize("fmt", exports.FORMATS)
 def test_every_export_format_agrees_with_the_keras_model_on_the_test_split(lab_home, trained_lab, tmp_path, fmt):
     report = exports.export(trained_lab["runs"][0], tmp_path / f"model-{fmt}", fmt)
-    assert report["class_agreement"] >= (0.85 if fmt == "tflite-int8" else 1.0)
-    assert report["max_abs_prob_diff"] < (0.2 if fmt == "tflite-int8" else 1e-2)
+    assert report["class_agreement_float32"] >= (0.85 if fmt == "tflite-int8" else 1.0)
+    assert report["max_abs_prob_diff_float32"] < (0.2 if fmt == "tflite-int8" else 1e-3)

@@ -171,6 +171,8 @@ def report_rows(report: dict) -> list[tuple[str, str]]:
     return [("format", report["format"]), ("checked on", f"the run's {report['split']} split, {report['images']} images"),
             ("classes agree with the Keras model", f"{report['class_agreement']:.2%}"),
             ("max |probability difference|", f"{report['max_abs_prob_diff']:.2e}"),
+            ("the same against the float32 Keras model", f"{report['class_agreement_float32']:.2%}, "
+                                                         f"{report['max_abs_prob_diff_float32']:.2e}"),
             ("accuracy (export / Keras)", f"{report['accuracy_export']:.4f} / {report['accuracy_keras']:.4f}"),
             ("size", f"{report['size_bytes'] / 1e6:.2f} MB"),
             ("single-image latency (median)", f"{report['latency_ms_median']:.2f} ms on this {report['host']} host"),
@@ -208,15 +210,18 @@ def export(run_id: str, path: str | Path, fmt: str = "keras", which: str = "best
             else:
                 calib = calibration_images(run_id, size) if fmt == "tflite-int8" else None
                 path.write_bytes(_tflite(saved, fmt == "tflite-int8", calib))
-    return parity(run_id, trained, path, fmt, size) | {
+    return parity(run_id, trained, model, path, fmt, size) | {
         "preprocessing": preprocessing(spec, size), "which": which,
         "reference": f"{source.name} as trained ({run['precision_used'] or 'float32'}); exported in float32"}
 
 
-def parity(run_id: str, reference, path: Path, fmt: str, size: int) -> dict:
-    """The exported file against the Keras model on the run's own test split."""
+def parity(run_id: str, reference, float32_reference, path: Path, fmt: str, size: int) -> dict:
+    """The exported file against the Keras model on the run's own test split: against the model as trained
+    (in its precision: what the lab's evaluation saw) and against its float32 rebuild (the converter's own
+    fidelity; a bfloat16-trained model differs from any float32 export where a probability is near 0.5)."""
     images, labels, split = check_images(run_id, size)
     expected = np.asarray(reference.predict(images, batch_size=32, verbose=0), dtype=np.float32)
+    expected32 = np.asarray(float32_reference.predict(images, batch_size=32, verbose=0), dtype=np.float32)
     run = predictor(path, fmt)
     got = np.concatenate([run(images[i:i + 32]) for i in range(0, len(images), 32)])
     run(images[:1])  # warm up before timing
@@ -229,6 +234,8 @@ def parity(run_id: str, reference, path: Path, fmt: str, size: int) -> dict:
     return {"run_id": run_id, "format": fmt, "path": str(path), "split": split, "images": len(images),
             "class_agreement": float(np.mean(classes_of(got) == classes_of(expected))),
             "max_abs_prob_diff": float(np.max(np.abs(got - expected))),
+            "class_agreement_float32": float(np.mean(classes_of(got) == classes_of(expected32))),
+            "max_abs_prob_diff_float32": float(np.max(np.abs(got - expected32))),
             "accuracy_keras": float(np.mean(classes_of(expected) == labels)),
             "accuracy_export": float(np.mean(classes_of(got) == labels)),
             "size_bytes": size_bytes(path), "latency_ms_median": float(np.median(times) * 1000),
