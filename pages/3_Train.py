@@ -119,14 +119,15 @@ with st.expander("Find a learning rate: the range test (fastai's lr_find)"):
         picks = result["suggestions"]
         chart(charts.lr_find_figure(result), key="lr_find_chart", filename="lr-find")
         st.markdown(f"Suggested learning rate **{rate_text(result['suggested_lr'])}** (valley); steepest descent "
-                    f"at {rate_text(picks['steepest'])}. {len(result['points'])} batches of {result['batch_size']} "
+                    f"at {picks['steepest']:.2g}. {len(result['points'])} batches of {result['batch_size']} "
                     f"on {result['images']} training images, training {result['trains']}; the smoothed loss fell "
                     f"{picks['descent']:.1%}.")
         if not picks["clear"]:
             st.warning("No clear descent: the loss hardly fell during the sweep, so the suggestion is a guess. "
                        "Keep the recipe's rate, or sweep again with a larger batch or more images.")
-        st.button(f"Use this rate ({rate_text(result['suggested_lr'])})", key="lr_find_use", on_click=use_rate,
-                  args=(float(f"{result['suggested_lr']:.2g}"), for_recipe))
+        if st.button(f"Use this rate ({rate_text(result['suggested_lr'])})", key="lr_find_use"):
+            use_rate(result["suggested_lr"], for_recipe)  # the form is outside this fragment: rerun the page
+            st.rerun()
     lr_find_view()
 
 if info.fine_tunes:

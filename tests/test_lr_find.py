@@ -48,5 +48,6 @@ def test_lr_find_json_carries_rising_rates_their_losses_and_a_suggested_rate(hom
     lrs = [p["lr"] for p in result["points"]]
     assert len(lrs) >= 10 and lrs == sorted(lrs) and lrs[0] == 1e-7
     assert all(np.isfinite(p["smoothed"]) for p in result["points"])
-    assert result["suggested_lr"] in lrs and result["rule"] == "valley"
+    assert result["suggested_lr"] == float(f"{result['suggestions']['valley']:.2g}") and result["rule"] == "valley"
+    assert result["suggestions"]["valley"] in lrs
     assert not (home / "runs").exists() or not any((home / "runs").iterdir())  # a sweep stores no run

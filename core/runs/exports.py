@@ -77,9 +77,9 @@ def _tflite(saved: Path, int8: bool, calibration: np.ndarray | None) -> bytes:
 def _onnx(saved: Path, path: Path, size: int) -> None:
     import tensorflow as tf
     import tf2onnx
-    serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
+    loaded = tf.saved_model.load(str(saved))  # held: the signature's variables live as long as this object
     spec = (tf.TensorSpec((None, size, size, 3), tf.float32, name="image"),)
-    fn = tf.function(lambda x: list(serve(x).values())[0], input_signature=spec)
+    fn = tf.function(lambda x: list(loaded.signatures["serving_default"](x).values())[0], input_signature=spec)
     tf2onnx.convert.from_function(fn, input_signature=spec, opset=17, output_path=str(path))
 
 
@@ -91,8 +91,9 @@ def predictor(path: Path, fmt: str):
         return lambda x: np.asarray(model.predict_on_batch(x), dtype=np.float32)
     if fmt == "saved_model":
         import tensorflow as tf
-        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-        return lambda x: np.asarray(list(serve(tf.constant(x)).values())[0], dtype=np.float32)
+        loaded = tf.saved_model.load(str(path))  # held by the closure, or the signature's variables are freed
+        return lambda x: np.asarray(list(loaded.signatures["serving_default"](tf.constant(x)).values())[0],
+                                    dtype=np.float32)
     if fmt in ("tflite", "tflite-int8"):
         try:  # LiteRT, TensorFlow Lite's successor (tf.lite.Interpreter is deprecated since TF 2.20)
             from ai_edge_litert.interpreter import Interpreter
@@ -196,6 +197,7 @@ def export(run_id: str, path: str | Path, fmt: str = "keras", which: str = "best
     model = float32_model(trained)
     size = int(model.input_shape[1])
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     with tempfile.TemporaryDirectory() as tmp:

@@ -121,7 +121,8 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
     smoothed = smooth(losses)
     picks = suggest(lrs, smoothed)
     return {"points": [{"lr": a, "loss": b, "smoothed": c} for a, b, c in zip(lrs, losses, smoothed)],
-            "suggested_lr": picks["valley"], "rule": "valley", "suggestions": picks, "trains": trains,
+            "suggested_lr": float(f"{picks['valley']:.2g}"), "rule": "valley",  # two digits, as 1.1e-4
+            "suggestions": picks, "trains": trains,
             "images": len(paths), "batch_size": spec.batch_size, "recipe": spec.recipe}
 
 
