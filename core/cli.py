@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 
 from core.runs import store
@@ -70,6 +69,9 @@ def _add_spec_flags(s: argparse.ArgumentParser) -> None:
             kwargs["type"] = int
         elif meta["kind"] in ("float", "lr"):
             kwargs["type"] = float
+        elif meta["kind"] == "flag":
+            kwargs["action"] = "store_const"  # None when absent: the recipe's default stays
+            kwargs["const"] = True
         elif meta["kind"] == "choice":  # checked by RunSpec.validate, which says the same sentence everywhere
             kwargs["metavar"] = "{" + ",".join(meta["options"]) + "}"
         if meta["min"] is not None:
@@ -100,6 +102,34 @@ def cmd_train(a):
         print(f"queued run {run_id}", flush=True)
         return _wait_and_report(run_id)
     print(run_id)
+
+
+def cmd_lr_find(a):
+    from core.config import RunSpec
+    from core.runs import lr_find
+    if a.spec_file:
+        spec = RunSpec.from_dict(json.loads(open(a.spec_file).read()))
+        spec.validate()
+    elif a.recipe:
+        spec = _spec_from_args(a)
+    else:
+        raise ValueError("lr-find needs --recipe (with the flags of train) or --spec-file: give one.")
+    result = lr_find.sweep(spec, a.batches, a.start, a.end)
+    if a.out:
+        from core.atomic import replacing
+        from pathlib import Path
+        with replacing(Path(a.out), suffix=".json") as tmp:
+            Path(tmp).write_text(json.dumps(result))
+    if a.json:
+        return _print_json(result)
+    picks = result["suggestions"]
+    print(f"{len(result['points'])} batches of {result['batch_size']} on {result['images']} training images, "
+          f"training {result['trains']}")
+    print(f"suggested learning rate: {picks['valley']:.3g} (valley); steepest descent at {picks['steepest']:.3g}; "
+          f"the smoothed loss fell {picks['descent']:.1%} from its start")
+    if not picks["clear"]:
+        print("no clear descent: the loss hardly fell during the sweep, so the suggestion is a guess; sweep more "
+              "batches (--batches) or keep the recipe's rate")
 
 
 def cmd_runs(a):
@@ -166,13 +196,18 @@ def cmd_resume(a):
 
 
 def cmd_export(a):
-    from core.runs import artifacts
+    from core.runs import exports
     run = store.find_run(a.run)
-    src = artifacts.model(run["id"], a.which)
-    if not src.is_file():
-        raise FileNotFoundError(f"Run {run['id']} has no {src.name} ({run['status']}); finish or resume it first.")
-    shutil.copyfile(src, a.path)
-    print(f"wrote {a.path}")
+    report = exports.export(run["id"], a.path, a.format, a.which)
+    if a.json:
+        return _print_json(report)
+    print(f"wrote {a.path} ({a.format}, {report['size_bytes'] / 1e6:.2f} MB)\n{report['preprocessing']}")
+    print(f"parity on the run's {report['split']} split ({report['images']} images): classes agree "
+          f"{report['class_agreement']:.2%}, max |probability difference| {report['max_abs_prob_diff']:.2e} "
+          f"(against the float32 Keras model: {report['class_agreement_float32']:.2%}, "
+          f"{report['max_abs_prob_diff_float32']:.2e}), "
+          f"accuracy {report['accuracy_export']:.4f} (Keras {report['accuracy_keras']:.4f}); single-image latency "
+          f"{report['latency_ms_median']:.2f} ms (median, {report['host']} host)")
 
 
 def cmd_evaluate(a):
@@ -264,6 +299,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--wait", action="store_true", help="print each epoch and a JSON summary at the end")
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("lr-find", help="learning-rate range test on a recipe's model and data (flags of train)")
+    s.add_argument("--recipe", choices=list(RECIPES))
+    _add_spec_flags(s)
+    s.add_argument("--batches", type=int, default=100, help="batches in the sweep, one rate each (default 100)")
+    s.add_argument("--start", type=float, default=1e-7, help="the first rate (default 1e-7)")
+    s.add_argument("--end", type=float, default=1.0, help="the last rate (default 1)")
+    s.add_argument("--spec-file", help=argparse.SUPPRESS)
+    s.add_argument("--out", help=argparse.SUPPRESS)
+    s.add_argument("--json", action="store_true", help="the points and suggested_lr as JSON")
+    s.set_defaults(func=cmd_lr_find)
+
     s = sub.add_parser("runs", help="list runs")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_runs)
@@ -298,10 +344,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("whoami", help="the user this command line acts as (TUNELAB_USER, else the OS user)")
     s.set_defaults(func=cmd_whoami)
 
-    s = sub.add_parser("export", help="copy a run's model (.keras) to PATH")
+    s = sub.add_parser("export", help="write a run's model to PATH in a deployable format, with a parity report "
+                                      "on its own test split")
     s.add_argument("run")
     s.add_argument("path")
+    s.add_argument("--format", default="keras", choices=["keras", "saved_model", "tflite", "tflite-int8", "onnx"])
     s.add_argument("--which", choices=["best", "last"], default="best")
+    s.add_argument("--json", action="store_true", help="the parity report as JSON")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("evaluate", help="score a run on its own test split, or on a folder of class subfolders "

@@ -99,7 +99,8 @@ def _param(label: str, help: str, kind: str, lo=None, hi=None, step=None, unit: 
            options=None, cli: bool = True) -> dict:
     """Field metadata of a RunSpec parameter: what the page's widget, `validate()` and the CLI flag read.
 
-    kind: "int", "float", "lr" (a rate on a log scale), "choice" (one of `options`), "text", "path".
+    kind: "int", "float", "lr" (a rate on a log scale), "choice" (one of `options`), "text", "path", "flag"
+    (on or off: a checkbox, a `--name` switch).
     `lo`/`hi` are the valid range (inclusive); `cli=False` for fields the command line does not set."""
     return {"label": label, "help": help, "kind": kind, "min": lo, "max": hi, "step": step, "unit": unit,
             "options": options, "cli": cli}
@@ -182,6 +183,9 @@ class RunSpec:
         "Validation fraction", "of an unsplit folder, the share held out for validation", "float", 0.01, 0.49, 0.01))
     test_fraction: float = field(default=0.1, metadata=_param(
         "Test fraction", "of an unsplit folder, the share held out for testing", "float", 0.0, 0.49, 0.01))
+    deterministic: bool = field(default=False, metadata=_param(
+        "Deterministic", "same seed, same machine, same metrics: Keras's seed plus TensorFlow's op determinism "
+        "(slower on some ops)", "flag"))
 
     @staticmethod
     def param(name: str) -> dict:
@@ -268,6 +272,8 @@ class RunSpec:
             if meta["kind"] == "choice":
                 need(value in meta["options"], f"{f.name} must be one of {', '.join(map(str, meta['options']))} "
                                                f"(got {value!r}).")
+            elif meta["kind"] == "flag":
+                need(isinstance(value, bool), f"{f.name} must be true or false (got {value!r}).")
             elif meta["kind"] in ("int", "float", "lr"):
                 whole = meta["kind"] == "int"
                 need(isinstance(value, int if whole else (int, float)) and not isinstance(value, bool),

@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import settings
 from core.analysis import charts
-from core.config import ALL_FROZEN, BACKBONES, PRECISIONS, RECIPES, RunSpec
+from core.config import ALL_FROZEN, BACKBONES, PRECISIONS, RECIPES, RunSpec, rate_text
 from core.data.augment import PRESET_TITLES, PRESETS
 from core.data.folders import DataError
 from core.models import environment
@@ -71,6 +71,7 @@ with st.form("train_form"):
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
     values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
+    values["deterministic"] = form.flag(st, recipe, "deterministic", defaults)
     if not info.augments:
         st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
     started = st.form_submit_button("Start training", type="primary")
@@ -84,6 +85,50 @@ if started:
         st.toast(f"Started {escape_md(spec.display_name())}")
     except (ValueError, DataError, RuntimeError) as exc:
         st.error(escape_md(f"Not started: {exc}"))
+
+with st.expander("Find a learning rate: the range test (fastai's lr_find)"):
+    st.caption("Trains one batch per rate, from 1e-7 up to 1 on a log scale, on this form's model and data "
+               "(the first phase: on a pretrained base, the classifier), in its own process; the model is thrown "
+               "away. The suggestion is the middle of the longest stretch where the loss keeps falling (valley).")
+    if st.button("Run the range test", key="lr_find_start"):
+        try:
+            import uuid
+            from core.runs import lr_find
+            spec = build_spec(recipe, {**values, **model_values, "data": settings.load()["data"]}, confine=True)
+            st.session_state["lr_find"] = (*lr_find.launch(spec, lr_find.folder(uuid.uuid4().hex[:12])), recipe)
+        except (ValueError, DataError, RuntimeError) as exc:
+            st.error(escape_md(f"Not started: {exc}"))
+
+    def use_rate(rate: float, for_recipe: str) -> None:
+        st.session_state[f"train_{for_recipe}_lr"] = rate
+        form.remember(for_recipe, "lr", rate)
+
+    @st.fragment(run_every=2.0)
+    def lr_find_view() -> None:
+        from core.runs import lr_find
+        if "lr_find" not in st.session_state:
+            return
+        proc, out, for_recipe = st.session_state["lr_find"]
+        state, result = lr_find.outcome(proc, out)
+        if state == "running":
+            st.info("The range test is running…")
+            return
+        if state == "failed":
+            st.error(escape_md(f"The range test failed: {result}"))
+            return
+        picks = result["suggestions"]
+        chart(charts.lr_find_figure(result), key="lr_find_chart", filename="lr-find")
+        st.markdown(f"Suggested learning rate **{rate_text(result['suggested_lr'])}** (valley); steepest descent "
+                    f"at {picks['steepest']:.2g}. {len(result['points'])} batches of {result['batch_size']} "
+                    f"on {result['images']} training images, training {result['trains']}; the smoothed loss fell "
+                    f"{picks['descent']:.1%}.")
+        if not picks["clear"]:
+            st.warning("No clear descent: the loss hardly fell during the sweep, so the suggestion is a guess. "
+                       "Keep the recipe's rate, or sweep again with a larger batch or more images.")
+        if st.button(f"Use this rate ({rate_text(result['suggested_lr'])})", key="lr_find_use"):
+            use_rate(result["suggested_lr"], for_recipe)  # the form is outside this fragment: rerun the page
+            st.rerun()
+    lr_find_view()
 
 if info.fine_tunes:
     with st.expander("Freeze-point sweep: fine-tune from several points and overlay the curves"):

@@ -8,7 +8,8 @@ from pages.ui import all_runs, chart, escape_md, pick_run, setup, store, user
 import streamlit as st
 
 from core.analysis import charts, compare, report
-from core.runs import access, artifacts
+from core.runs import access, artifacts, runcard, runner
+from core.runs.specs import rerun_spec
 
 setup("Compare runs", "📊")
 
@@ -90,6 +91,21 @@ rid = run["id"]
 if run["status"] in ("failed", "interrupted") and run["error"]:
     st.error(f"This run {run['status']}: {escape_md(run['error'])}")
 
+with st.expander("Run card: what it takes to reproduce this run", expanded=False):
+    card = runcard.read(rid)
+    if card is None:
+        st.caption("No run card: the run was started before cards were recorded, or has not started yet.")
+    else:
+        st.table({"what": [r[0] for r in runcard.rows(card)], "value": [r[1] for r in runcard.rows(card)]})
+    if st.button("Rerun this: a new run with the same specification", key=f"compare_rerun_{rid}"):
+        try:
+            new_id = runner.submit(rerun_spec(run["spec"]), user=user())
+        except (ValueError, RuntimeError) as exc:
+            st.error(escape_md(f"Not queued: {exc}"))
+        else:
+            st.session_state["compare_flash"] = f"Queued run {new_id}, a rerun of {rid}."
+            st.rerun()
+
 col_name, col_tags = st.columns(2)
 with col_name:
     new_name = st.text_input("Name", value=run["name"], key=f"compare_name_{rid}")
@@ -139,6 +155,28 @@ with col_model:
                            key=f"compare_model_{rid}", on_click="ignore")
     else:
         st.caption(f"No saved model to download. {compare.model_missing_reason(run)}")
+
+with st.expander("Export for deployment, with a parity report on the run's own test split"):
+    from core.runs import exports
+    fmt = st.selectbox("Format", exports.FORMATS, key=f"compare_export_format_{rid}",
+                       help="keras; saved_model (TensorFlow Serving); tflite and tflite-int8 (phones, LiteRT); "
+                            "onnx (ONNX Runtime, browsers)")
+    if compare.model_file(rid) is None:
+        st.caption(f"No saved model to export. {compare.model_missing_reason(run)}")
+    elif st.button("Export and check", key=f"compare_export_{rid}"):
+        with st.spinner(f"Converting to {fmt} and checking it on the run's test images…"):
+            try:
+                st.session_state[f"compare_export_report_{rid}"] = exports.export(
+                    rid, artifacts.export(rid, fmt), fmt)
+            except (ValueError, RuntimeError, OSError) as exc:
+                st.error(escape_md(f"Not exported: {exc}"))
+    done = st.session_state.get(f"compare_export_report_{rid}")
+    if done:
+        rows = exports.report_rows(done)
+        st.table({"what": [r[0] for r in rows], "value": [r[1] for r in rows]})
+        data, filename = exports.download(done["path"])
+        st.download_button(f"Download {filename}", data, file_name=f"{rid}-{filename}",
+                           mime="application/octet-stream", key=f"compare_export_download_{rid}", on_click="ignore")
 
 with st.container(border=True):
     st.markdown("**Delete this run**: its epochs, log, checkpoints and models are removed for good.")

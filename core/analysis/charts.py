@@ -115,3 +115,27 @@ def ladder_figure(steps: list[dict], book_label: str = "book", test_acc: dict | 
                       margin=dict(t=40, b=40, l=60, r=20), legend=dict(orientation="h", y=-0.15),
                       uniformtext=dict(minsize=10, mode="show"))
     return fig
+
+
+def lr_find_figure(result: dict) -> go.Figure:
+    """The learning-rate range test: raw and smoothed loss against the rate on a log axis, with the suggested
+    rate (and the other rule's) marked and named."""
+    points = result["points"]
+    lrs = [p["lr"] for p in points]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=lrs, y=[p["loss"] for p in points], mode="markers", name="loss per batch",
+                             marker=dict(color=FROZEN_COLOR, size=4)))
+    fig.add_trace(go.Scatter(x=lrs, y=[p["smoothed"] for p in points], mode="lines", name="smoothed loss",
+                             line=dict(color=TRAIN_COLOR)))
+    picks = result["suggestions"]
+    for rule, color, dash in (("valley", TRAINABLE_COLOR, "solid"), ("steepest", VAL_COLOR, "dot")):
+        chosen = " (suggested)" if rule == result["rule"] else ""
+        fig.add_vline(x=picks[rule], line=dict(color=color, dash=dash),
+                      annotation_text=f"{rule}{chosen}: {picks[rule]:.2g}", annotation_position="top left"
+                      if rule == "valley" else "bottom right")
+    smoothed = [p["smoothed"] for p in points]
+    top = min(max(smoothed), 2 * smoothed[0]) if smoothed else 1
+    fig.update_xaxes(type="log", title_text="learning rate (log scale)")
+    fig.update_yaxes(title_text="training loss", range=[min(smoothed) * 0.95, top * 1.05] if smoothed else None)
+    fig.update_layout(height=380, margin=dict(t=40, b=40, l=40, r=20), legend=dict(orientation="h", y=-0.25))
+    return fig

@@ -2,7 +2,7 @@
 
 The folder holds the final models (`best.keras`, `last.keras`), the checkpoint after the latest epoch
 (`ckpt-<epoch>-<kind>.keras`), the best model of each kind so far (`best-<kind>.keras`), the recorded
-split (`split.json`), TensorBoard logs (`tb/`) and the worker's output (`worker.log`). Core code and the
+split (`split.json`), its run card (`run_card.json`), TensorBoard logs (`tb/`) and the worker's output (`worker.log`). Core code and the
 pages ask this module for these paths; nothing else spells a run's file names. Imports neither
 TensorFlow nor Streamlit.
 """
@@ -16,6 +16,7 @@ MODELS = ("best", "last")               # the complete raw-pixel classifiers a f
 KINDS = ("full", "head", "top")         # what a checkpoint holds (see `core.runs.callbacks.latest_checkpoint`)
 _SUFFIX = ".keras"
 _SPLIT = "split.json"
+_RUN_CARD = "run_card.json"
 _TENSORBOARD = "tb"
 _WORKER_LOG = "worker.log"
 TEMPORARY_GLOB = f"runs/*/.*.tmp{_SUFFIX}"  # half-written model files of dead workers, relative to home()
@@ -90,6 +91,23 @@ def bests_of_kind(run_id: str) -> list[tuple[Path, str]]:
 def split_manifest(run_id: str) -> Path:
     """The run's recorded split (`core.data.manifest`), written at its first start and never again."""
     return folder(run_id) / _SPLIT
+
+
+def run_card(run_id: str) -> Path:
+    """The run's card (`core.runs.runcard`): seed, determinism, library versions, data hash, precision."""
+    return folder(run_id) / _RUN_CARD
+
+
+EXPORT_SUFFIXES = {"keras": ".keras", "saved_model": "", "tflite": ".tflite", "tflite-int8": ".int8.tflite",
+                   "onnx": ".onnx"}
+
+
+def export(run_id: str, fmt: str) -> Path:
+    """Where the Compare page writes the run's export in format `fmt` (`exports/model<suffix>`; a folder for
+    a SavedModel)."""
+    if fmt not in EXPORT_SUFFIXES:
+        raise ValueError(f"Unknown export format {fmt!r}: choose one of {', '.join(EXPORT_SUFFIXES)}.")
+    return folder(run_id) / "exports" / f"{'saved_model' if fmt == 'saved_model' else 'model'}{EXPORT_SUFFIXES[fmt]}"
 
 
 def tensorboard(run_id: str) -> Path:

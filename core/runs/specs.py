@@ -65,3 +65,12 @@ def check_spec(spec: RunSpec, data: bool = True) -> None:
 def _layer_names(backbone: str, image_size: int) -> tuple[str, ...]:
     from core.models.networks import base_layers
     return tuple(row["name"] for row in base_layers(backbone, image_size))
+
+
+def rerun_spec(spec_dict: dict) -> RunSpec:
+    """A new run's spec equal to a stored run's (`run["spec"]`), checked again through `build_spec`: "rerun this"."""
+    values = dict(spec_dict)
+    recipe = values.pop("recipe")
+    if values.get("name"):
+        values["name"] = f"{values['name']} (rerun)"
+    return build_spec(recipe, values)

@@ -26,7 +26,7 @@ from core.data import demo, manifest
 from core.data.folders import DataError, scan
 from core.data.pipeline import ImageBatches, decoded_images
 from core.models import environment, features, networks, precision
-from core.runs import artifacts, lease as leases, store
+from core.runs import artifacts, lease as leases, runcard, store
 from core.runs.callbacks import (CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint,
                                  save_atomic)
 from core.runs.lease import Lease, LeaseLost
@@ -340,13 +340,14 @@ def _train(run_id: str, lease: Lease) -> str:
     try:
         job = Job(run_id, lease)
         policy = precision.apply(job.spec.precision)
-        keras.utils.set_random_seed(job.spec.seed)
+        runcard.determinism(job.spec.seed, job.spec.deterministic)
         lease.update(precision_used=policy,
                      weights_used=environment.describe_weights(job.spec.weights) if job.spec.uses_backbone else
                      "random initialisation (trained from scratch)")
         job.run["precision_used"] = policy
         lease.log(f"worker pid {os.getpid()}, precision {policy}, starting at epoch {job.done}")
         job.load_data()
+        runcard.write(run_id, runcard.build(run_id, job.spec, policy), lease)
         with distribution_strategy(lease).scope():
             if job.spec.uses_backbone:
                 job.run_backbone()

@@ -78,3 +78,11 @@ def text(container, recipe: str, name: str, placeholder: str = "") -> str:
     value = container.text_input(_label(name), key=key, placeholder=placeholder, help=RunSpec.param(name)["help"])
     remember(recipe, name, value)
     return value
+
+
+def flag(container, recipe: str, name: str, spec: RunSpec) -> bool:
+    """A checkbox for an on/off RunSpec field, starting at the recipe's default."""
+    key = remembered(recipe, name, bool(getattr(spec, name)))
+    value = container.checkbox(_label(name), key=key, help=RunSpec.param(name)["help"])
+    remember(recipe, name, value)
+    return bool(value)
