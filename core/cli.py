@@ -51,6 +51,17 @@ def cmd_scan(a):
         print(f"    {item['path']}: {item['reason']}")
 
 
+def cmd_health(a):
+    from core.analysis import health
+    progress = None if a.json else (lambda what, f: print(f"  {f:4.0%} {what}", file=sys.stderr, flush=True))
+    report = health.check(a.dir, None if a.no_labels else a.backbone, a.weights, a.image_size, progress)
+    if a.json:
+        return _print_json({k: v for k, v in report.items() if k != "image_sizes"}
+                           | {"image_sizes": {k: v for k, v in report["image_sizes"].items()
+                                              if k not in ("widths", "heights")}})
+    print(health.text_report(report, a.top))
+
+
 def _spec_from_args(a):
     from core.config import RunSpec
     from core.runs.specs import build_spec
@@ -211,6 +222,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("dir")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("health", help="class balance, image sizes, unreadable files, duplicates across splits "
+                                      "and likely label errors of a data folder")
+    s.add_argument("dir")
+    s.add_argument("--backbone", default="mobilenet_v2", help="pretrained base whose features the label check uses")
+    s.add_argument("--weights", default="imagenet", help="imagenet or the path of a no-top weights file")
+    s.add_argument("--image-size", type=int, default=128, help="pixels the base sees for the label check")
+    s.add_argument("--no-labels", action="store_true", help="skip the label check (no TensorFlow, seconds)")
+    s.add_argument("--top", type=int, default=20, help="how many suspected label errors to print")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_health)
 
     s = sub.add_parser("train", help="queue a run of a recipe (see --recipe); other flags override its defaults")
     from core.config import RECIPES
