@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import settings
 from core.analysis import charts
-from core.config import ALL_FROZEN, BACKBONES, PRECISIONS, RECIPES, RunSpec
+from core.config import ALL_FROZEN, BACKBONES, CLASS_WEIGHTS, PRECISIONS, RECIPES, RunSpec
 from core.data.augment import PRESET_TITLES, PRESETS
 from core.data.folders import DataError
 from core.models import environment
@@ -71,6 +71,8 @@ with st.form("train_form"):
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
     values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
+    w1, _, _, _ = st.columns(4)
+    values["class_weight"] = form.choice(w1, recipe, "class_weight", list(CLASS_WEIGHTS), "none")
     if not info.augments:
         st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
     started = st.form_submit_button("Start training", type="primary")
