@@ -5,11 +5,12 @@ from core import settings
 from core.analysis import charts
 from core.config import ALL_FROZEN, BACKBONES, CLASS_WEIGHTS, PRECISIONS, RECIPES, RunSpec
 from core.data.augment import PRESET_TITLES, PRESETS
+from core.data import exclusions
 from core.data.folders import DataError
 from core.models import environment
 from core.runs import monitor, runner
 from core.runs.specs import build_spec
-from pages.ui import all_runs, chart, escape_md, fmt_acc, fmt_duration, pick_run, setup
+from pages.ui import all_runs, chart, current_dataset, escape_md, fmt_acc, fmt_duration, pick_run, setup
 from pages.ui import spec_form as form
 
 setup("Train", "📈")
@@ -71,8 +72,11 @@ with st.form("train_form"):
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
     values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
-    w1, _, _, _ = st.columns(4)
+    w1, w2, _, _ = st.columns(4)
     values["class_weight"] = form.choice(w1, recipe, "class_weight", list(CLASS_WEIGHTS), "none")
+    values["exclude"] = exclusions.hashes(settings.load()["data"] or current_dataset()[0])
+    w2.caption(f"{len(values['exclude'])} images left out (chosen on the Data page)" if values["exclude"] else
+               "No images left out (choose some on the Data page)")
     if not info.augments:
         st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
     started = st.form_submit_button("Start training", type="primary")

@@ -198,6 +198,31 @@ def check(root: str | os.PathLike, backbone: str | None = "mobilenet_v2", weight
     return report
 
 
+def _saved_path(root) -> Path:
+    import hashlib
+    from core.runs import store
+    return store.home() / "health" / (hashlib.sha1(manifest.absolute(root).encode()).hexdigest()[:16] + ".json")
+
+
+def save(report: dict) -> None:
+    """Keep the report of its folder (the Data page shows the last one until it is run again)."""
+    import json
+    from core.atomic import replacing
+    path = _saved_path(report["root"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        tmp.write_text(json.dumps(report))
+
+
+def saved(root) -> dict | None:
+    """The last saved report of `root`, or None."""
+    import json
+    try:
+        return json.loads(_saved_path(root).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def excluded_paths(report: dict, keep_first: bool = True) -> list[str]:
     """The files a user would most likely exclude: every duplicate but one per group (the first, in train when
     there is one) and every suspected label error; a starting point for the Data page's selection."""
