@@ -61,3 +61,23 @@ def test_ablation_results_pair_each_variant_with_all_of_the_same_seed(home):
     assert list(fig.data[0].x) == ["without rotation", "none"]
     assert ids[("all", 0)] in fig.data[0].customdata[0]
     assert "-0.030" in ablation.text_table(res)
+
+
+def test_augmentation_page_queues_an_ablation_and_lists_its_runs(home, tmp_path, monkeypatch):
+    from core import settings
+    from tests.test_pages import run_page
+    from tests.conftest import make_folder
+    monkeypatch.setenv("TUNELAB_DATA_ROOTS", str(tmp_path))
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)  # store the runs, start no worker
+    settings.update(data=str(make_folder(tmp_path / "data", {"train": 4, "validation": 2})))
+    at = run_page("pages/1_Augmentation.py")
+    at.text_input(key="abl_weights").set_value("none")
+    at.number_input(key="abl_seeds").set_value(2)
+    submit = next(b for b in at.button if b.label.startswith("Queue "))
+    assert submit.label == "Queue 21 runs (rotation, shift, shear, zoom, horizontal flip)"  # 3 seeds by default
+    submit.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    runs = store.list_runs()
+    assert len(runs) == 14 and all("ablation" in r["tags"] for r in runs)
+    assert "14 runs still queued" in " ".join(i.value for i in at.info)
