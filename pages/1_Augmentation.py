@@ -121,6 +121,21 @@ with right:
         st.caption(f"150×150 px, as the networks see them. Copy k is what training with seed {seed} feeds at "
                    f"epoch k for the image at position 0: same function (`core.data.augment.augment_image`), same seeds. "
                    f"Rescale ×{cfg.rescale:.6g} is applied after this, inside the model.")
+        if st.toggle("Beside it: the same image through Keras preprocessing layers", key="aug_keras",
+                     help="ImageDataGenerator is deprecated in favour of layers (RandomRotation, RandomZoom, ...); "
+                          "this runs the exported layers code on the same image."):
+            from core.data.keras_preview import differences, layer_copies
+            k_copies = layer_copies(image, cfg, int(seed), min(n_copies, 4))
+            g_copies = [pixels for pixels, _ in copies[:len(k_copies)]]
+            gcol, kcol = st.columns(2, border=True)
+            gcol.markdown("**ImageDataGenerator** (what training feeds)")
+            kcol.markdown("**Keras preprocessing layers** (the exported code)")
+            for col, pictures in ((gcol, g_copies), (kcol, k_copies)):
+                for cell, pixels in zip(col.columns(len(pictures)), pictures):
+                    cell.image(pixels, width="stretch")
+            st.caption("The same image and seed; the random draws differ between the two (each has its own "
+                       "generator), the conventions are what to compare.")
+            st.markdown("**What differs:**\n" + "\n".join(f"- {d}" for d in differences(cfg)))
 
 st.divider()
 st.subheader("Use it")
