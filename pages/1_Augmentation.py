@@ -124,7 +124,7 @@ with right:
         if st.toggle("Beside it: the same image through Keras preprocessing layers", key="aug_keras",
                      help="ImageDataGenerator is deprecated in favour of layers (RandomRotation, RandomZoom, ...); "
                           "this runs the exported layers code on the same image."):
-            from core.data.keras_preview import differences, layer_copies
+            from core.data.layer_preview import differences, layer_copies
             k_copies = layer_copies(image, cfg, int(seed), min(n_copies, 4))
             g_copies = [pixels for pixels, _ in copies[:len(k_copies)]]
             gcol, kcol = st.columns(2, border=True)

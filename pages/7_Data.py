@@ -122,7 +122,7 @@ for i, e in enumerate(errors[:n_show]):
 # -- exclusion ------------------------------------------------------------------------------------------------------
 st.subheader("Leave out of future runs")
 st.markdown(f"**{len(chosen)}** files selected; **{len(excluded)}** excluded now. Runs started on the Train page "
-            f"leave the excluded files out of every split and list them in their `split.json`; the files stay "
+            f"leave the excluded files out of every split and list them in their recorded split; the files stay "
             f"where they are.")
 b1, b2, _ = st.columns([1, 1, 2])
 if b1.button("Save the selection as the exclusion list", key="data_save"):
