@@ -127,5 +127,6 @@ PAGES = [
     st.Page("pages/4_Compare.py", title="Compare", icon="📊"),
     st.Page("pages/5_Inspect.py", title="Inspect", icon="🔍"),
     st.Page("pages/6_Ladder.py", title="Ladder", icon="🪜"),
+    st.Page("pages/7_Data.py", title="Data", icon="🩺"),
 ]
 st.navigation(PAGES).run()

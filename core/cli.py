@@ -50,6 +50,43 @@ def cmd_scan(a):
         print(f"    {item['path']}: {item['reason']}")
 
 
+def cmd_health(a):
+    from core.analysis import health
+    progress = None if a.json else (lambda what, f: print(f"  {f:4.0%} {what}", file=sys.stderr, flush=True))
+    report = health.check(a.dir, None if a.no_labels else a.backbone, a.weights, a.image_size, progress)
+    if a.json:
+        return _print_json({k: v for k, v in report.items() if k != "image_sizes"}
+                           | {"image_sizes": {k: v for k, v in report["image_sizes"].items()
+                                              if k not in ("widths", "heights")}})
+    print(health.text_report(report, a.top))
+
+
+def cmd_ablate(a):
+    from core.analysis import ablation
+    from core.runs import runner
+    if a.show:
+        group = a.show if a.show != "latest" else next(iter(ablation.groups(runner.runs())), None)
+        if group is None:
+            raise ValueError("No ablation has been queued yet: run `python -m core ablate --data DIR` first.")
+    else:
+        from core.config import RunSpec
+        cfg = RunSpec.from_recipe(a.recipe, augment=a.augment).augment
+        base = {k: v for k, v in dict(data=a.data, backbone=a.backbone, weights=a.weights, image_size=a.image_size,
+                                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr).items() if v is not None}
+        group, planned = ablation.ablation_specs(cfg, base, tuple(a.seeds), a.recipe)
+        ids = ablation.queue(group, planned)
+        print(f"queued ablation {group}: {len(ids)} runs ({', '.join(sorted({v for v, _, _ in planned}))}; "
+              f"seeds {' '.join(map(str, a.seeds))})", flush=True)
+        if not a.wait:
+            return
+        for run_id in ids:
+            runner.wait(run_id)
+    res = ablation.results(group, runner.runs())
+    if a.json:
+        return _print_json(res)
+    print(ablation.text_table(res))
+
+
 def _spec_from_args(a):
     from core.config import RunSpec
     from core.runs.specs import build_spec
@@ -292,8 +329,39 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_scan)
 
-    s = sub.add_parser("train", help="queue a run of a recipe (see --recipe); other flags override its defaults")
     from core.config import RECIPES
+    s = sub.add_parser("health", help="class balance, image sizes, unreadable files, duplicates across splits "
+                                      "and likely label errors of a data folder")
+    s.add_argument("dir")
+    s.add_argument("--backbone", default="mobilenet_v2", help="pretrained base whose features the label check uses")
+    s.add_argument("--weights", default="imagenet", help="imagenet or the path of a no-top weights file")
+    s.add_argument("--image-size", type=int, default=128, help="pixels the base sees for the label check")
+    s.add_argument("--no-labels", action="store_true", help="skip the label check (no TensorFlow, seconds)")
+    s.add_argument("--top", type=int, default=20, help="how many suspected label errors to print")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_health)
+
+    s = sub.add_parser("ablate", help="queue runs that differ only in augmentation (all transforms, each removed "
+                                      "in turn, none) over a few seeds, and print the change in validation "
+                                      "accuracy and loss when each transform is removed")
+    from core.analysis.ablation import DEFAULT_RECIPE
+    s.add_argument("--recipe", default=DEFAULT_RECIPE, choices=list(RECIPES))
+    s.add_argument("--augment", "--aug-file", dest="augment", default="lecture",
+                   help="the configuration to ablate: a preset name or a JSON file (default: lecture)")
+    s.add_argument("--data")
+    s.add_argument("--backbone")
+    s.add_argument("--weights")
+    s.add_argument("--image-size", type=int)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    s.add_argument("--wait", action="store_true", help="wait for every run, then print the figures")
+    s.add_argument("--show", metavar="GROUP", help="print the figures of a queued ablation (latest: the newest)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_ablate)
+
+    s = sub.add_parser("train", help="queue a run of a recipe (see --recipe); other flags override its defaults")
     s.add_argument("--recipe", required=True, choices=list(RECIPES))
     _add_spec_flags(s)
     s.add_argument("--wait", action="store_true", help="print each epoch and a JSON summary at the end")

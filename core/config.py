@@ -90,6 +90,7 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in [
 SMALL_CNN_MIN_SIZE = 46  # four 3x3 convs and 2x2 poolings need at least this many pixels
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 HEADS = ("auto", "flatten", "gap")
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 ALL_FROZEN = "none"  # freeze_from value meaning "no layer of the base trains" (feature extraction)
@@ -186,6 +187,13 @@ class RunSpec:
     deterministic: bool = field(default=False, metadata=_param(
         "Deterministic", "same seed, same machine, same metrics: Keras's seed plus TensorFlow's op determinism "
         "(slower on some ops)", "flag"))
+    class_weight: str = field(default="none", metadata=_param(
+        "Class weights", "none, or balanced: each training image's loss weighted by n / (classes x its class's "
+        "count), so that a rare class counts as much as a common one", "choice", options=CLASS_WEIGHTS))
+    exclude: list = field(default_factory=list, metadata=_param(
+        "Excluded images", "content hashes (sha1) of images left out of every split, such as duplicates or "
+        "mislabelled photos chosen on the Data page; the run's split.json lists what was left out", "hashes",
+        cli=False))
 
     @staticmethod
     def param(name: str) -> dict:
@@ -282,6 +290,10 @@ class RunSpec:
                 unit = f" {meta['unit']}" if meta["unit"] else ""
                 need(lo <= value <= hi, f"{f.name} must be between {number_text(lo)} and {number_text(hi)}{unit} "
                                        f"(got {number_text(value)}).")
+        need(isinstance(self.exclude, (list, tuple)) and all(
+            isinstance(h, str) and len(h) == 40 and all(c in "0123456789abcdef" for c in h) for h in self.exclude),
+             "exclude must be a list of content hashes (40 hexadecimal sha1 digits, as the Data page records "
+             "them).")
         need(self.weights in ("imagenet", "none") or bool(self.weights),
              "weights must be 'imagenet', 'none' or the path of a weights file.")
         need(not (self.fine_tunes and self.freeze_from == ALL_FROZEN),

@@ -2,12 +2,13 @@
 import streamlit as st
 
 from core import settings
+from core.analysis import ablation, charts
 from core.data import datasets
 from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 from core.data.folders import DataError, load_image
 from core.data.preview import augmented_copies, describe
-from pages.ui import current_dataset, escape_md, image_upload, setup
+from pages.ui import all_runs, chart, current_dataset, escape_md, image_upload, setup
 
 setup("Augmentation", "🎛️")
 st.title("🎛️ Augmentation")
@@ -120,6 +121,21 @@ with right:
         st.caption(f"150×150 px, as the networks see them. Copy k is what training with seed {seed} feeds at "
                    f"epoch k for the image at position 0: same function (`core.data.augment.augment_image`), same seeds. "
                    f"Rescale ×{cfg.rescale:.6g} is applied after this, inside the model.")
+        if st.toggle("Beside it: the same image through Keras preprocessing layers", key="aug_keras",
+                     help="ImageDataGenerator is deprecated in favour of layers (RandomRotation, RandomZoom, ...); "
+                          "this runs the exported layers code on the same image."):
+            from core.data.layer_preview import differences, layer_copies
+            k_copies = layer_copies(image, cfg, int(seed), min(n_copies, 4))
+            g_copies = [pixels for pixels, _ in copies[:len(k_copies)]]
+            gcol, kcol = st.columns(2, border=True)
+            gcol.markdown("**ImageDataGenerator** (what training feeds)")
+            kcol.markdown("**Keras preprocessing layers** (the exported code)")
+            for col, pictures in ((gcol, g_copies), (kcol, k_copies)):
+                for cell, pixels in zip(col.columns(len(pictures)), pictures):
+                    cell.image(pixels, width="stretch")
+            st.caption("The same image and seed; the random draws differ between the two (each has its own "
+                       "generator), the conventions are what to compare.")
+            st.markdown("**What differs:**\n" + "\n".join(f"- {d}" for d in differences(cfg)))
 
 st.divider()
 st.subheader("Use it")
@@ -147,3 +163,44 @@ with tab2:
 with tab3:
     st.code(to_json(cfg), language="json")
     st.download_button("Download JSON", to_json(cfg), "augmentation.json", "application/json", key="aug_download")
+
+st.divider()
+st.subheader("Which transform helps? An ablation")
+st.caption(f"Paired runs that differ only in augmentation: this configuration, the same with each enabled "
+           f"transform removed in turn, and none; same data, same split, same seeds, on "
+           f"{ablation.DEFAULT_RECIPE} (a frozen pretrained MobileNetV2 under a small classifier, trained on "
+           f"augmented images). A bar below zero on accuracy means removing the transform hurt: it helps.")
+transforms = ablation.enabled_transforms(cfg)
+with st.form("ablation_form"):
+    f1, f2, f3, f4 = st.columns(4)
+    abl_epochs = f1.number_input("Epochs per run", 1, 100, 5, key="abl_epochs")
+    abl_size = f2.number_input("Image size (px)", 32, 224, 96, step=8, key="abl_size")
+    abl_seeds = f3.number_input("Seeds", 1, 10, 3, key="abl_seeds")
+    abl_weights = f4.text_input("MobileNetV2 weights", "imagenet", key="abl_weights",
+                                help="imagenet or the path of a no-top MobileNetV2 weights file")
+    n_runs = (len(transforms) + 2) * int(abl_seeds)
+    queued = st.form_submit_button(f"Queue {n_runs} runs ({', '.join(transforms) or 'no transform enabled'})",
+                                   disabled=not transforms, key="abl_queue")
+if queued:
+    try:
+        group, planned = ablation.ablation_specs(cfg, {"data": settings.load()["data"], "backbone": "mobilenet_v2",
+                                                       "weights": abl_weights.strip() or "imagenet",
+                                                       "image_size": int(abl_size), "epochs": int(abl_epochs),
+                                                       "lr": 1e-4}, tuple(range(int(abl_seeds))))
+        ablation.queue(group, planned)
+        st.toast(f"Queued ablation {group}: {len(planned)} runs")
+    except (ValueError, DataError, RuntimeError) as exc:
+        st.error(escape_md(f"Not queued: {exc}"))
+runs = all_runs()
+groups = ablation.groups(runs)
+if groups:
+    group = st.selectbox("Ablation", groups, key="abl_group")
+    res = ablation.results(group, runs)
+    if res["pending"]:
+        st.info(f"{res['pending']} of {len(res['runs'])} runs still queued or running; the chart fills as they end.")
+    if any(b["delta_acc"] is not None for b in res["bars"]):
+        chart(charts.ablation_figure(res), key="abl_chart", filename=f"ablation-{group}")
+    st.markdown("**The runs behind each bar** (a bar pairs each variant's run with the *all* run of the same seed; "
+                "open any of them on the Compare or Inspect page by its name)")
+    st.dataframe([{**r, "val_accuracy": r["val_accuracy"], "val_loss": r["val_loss"]} for r in res["runs"]],
+                 hide_index=True, column_order=["variant", "seed", "status", "val_accuracy", "val_loss", "name", "id"])

@@ -117,9 +117,12 @@ with left:
     chart(charts.confusion_figure(result["confusion_matrix"], classes), key="inspect_confusion",
           filename=f"{rid}-{split}-confusion")
 with right:
-    st.markdown("**Per class**")
+    st.markdown("**Per class**", help="Recall: the share of the class's images the run recognised (a rare class "
+                "with low recall is what class weights on the Train page address). Precision: the share of the "
+                "images predicted as the class that are of it.")
     st.dataframe(result["per_class"], hide_index=True, column_config={
-        "accuracy": st.column_config.ProgressColumn("accuracy", format="%.3f", min_value=0.0, max_value=1.0)})
+        "recall": st.column_config.ProgressColumn("recall", format="%.3f", min_value=0.0, max_value=1.0),
+        "precision": st.column_config.ProgressColumn("precision", format="%.3f", min_value=0.0, max_value=1.0)})
     evaluation = {k: result[k] for k in ("split", "n", "accuracy", "loss", "classes", "confusion_matrix")}
     st.download_button("Download the run's report (HTML)", lambda: report.html_report(rid, evaluation),
                        file_name=f"{rid}-report.html", mime="text/html", key=f"inspect_report_{rid}",

@@ -132,7 +132,7 @@ def test_score_mistakes_and_disagreements_by_hand():
     from core.analysis.evaluate import score
     s = score(labels, a["probs"], classes)
     assert s["accuracy"] == 0.5 and s["confusion_matrix"] == [[1, 1], [1, 1]]
-    assert s["per_class"][0] == {"class": "cats", "images": 2, "correct": 1, "accuracy": 0.5}
+    assert s["per_class"][0] == {"class": "cats", "images": 2, "correct": 1, "recall": 0.5, "precision": 0.5}
     assert s["loss"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.95, 0.3])))
     wrong = inspection.confident_mistakes({**a, **s}, 5)
     assert [m["path"] for m in wrong] == ["x", "z"] and wrong[0]["predicted"] == "dogs"

@@ -138,4 +138,34 @@ def lr_find_figure(result: dict) -> go.Figure:
     fig.update_xaxes(type="log", title_text="learning rate (log scale)")
     fig.update_yaxes(title_text="training loss", range=[min(smoothed) * 0.95, top * 1.05] if smoothed else None)
     fig.update_layout(height=380, margin=dict(t=40, b=40, l=40, r=20), legend=dict(orientation="h", y=-0.25))
+
+
+def ablation_figure(res: dict) -> go.Figure:
+    """Two panels of bars, one bar per removed transform (and "none"): the change in final validation accuracy
+    and in validation loss against all transforms, mean over seeds with the standard deviation as error bars.
+    Green bars mark transforms whose removal made the run worse (they help), red ones transforms whose removal
+    made it better; each bar's
+    hover names the runs behind it (`res` from `core.analysis.ablation.results`)."""
+    bars = [b for b in res["bars"] if b["delta_acc"] is not None]
+    names = [b["variant"] for b in bars]
+    runs = {r["id"]: r for r in res["runs"]}
+    hover = ["<br>".join(f"{runs[i]['name']} ({i})" for i in b["run_ids"]) for b in bars]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Δ validation accuracy when removed",
+                                                        "Δ validation loss when removed"))
+    for col, key in ((1, "acc"), (2, "loss")):
+        values = [b[f"delta_{key}"] for b in bars]
+        helps = [(v < 0) if key == "acc" else (v > 0) for v in values]  # removing it made things worse
+        colors = ["#2ca02c" if h else "#d62728" for h in helps]
+        fig.add_trace(go.Bar(
+            x=names, y=values, marker_color=colors, showlegend=False,
+            error_y=dict(type="data", array=[b[f"delta_{key}_sd"] for b in bars], visible=True),
+            text=[f"{v:+.3f}" for v in values], textposition="outside", customdata=hover,
+            hovertemplate="%{x}: %{y:+.4f}<br>runs:<br>%{customdata}<extra></extra>"), row=1, col=col)
+        fig.add_hline(y=0, line_color="#555", row=1, col=col)
+    n = max((b["n"] for b in bars), default=0)
+    base = res["all"]
+    title = (f"Augmentation ablation {res['group']}: all transforms reach {base['val_accuracy']:.3f} "
+             f"(mean of {base['n']} seeds); bars: mean ± sd over {n} seeds; green: the transform helps" if base["val_accuracy"] is not None
+             else f"Augmentation ablation {res['group']}")
+    fig.update_layout(height=420, title=dict(text=title, font=dict(size=14)), margin=dict(t=80, b=40, l=60, r=20))
     return fig

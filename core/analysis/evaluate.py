@@ -38,7 +38,8 @@ def predict_paths(model: keras.Model, paths: list[str]) -> np.ndarray:
 
 
 def score(labels, probs, classes: list[str]) -> dict:
-    """Accuracy, loss, confusion matrix (rows: true class) and per-class accuracy of predictions."""
+    """Accuracy, loss, confusion matrix (rows: true class) and per-class recall (the share of the class's images
+    predicted as it) and precision (the share of the images predicted as the class that are of it)."""
     labels, probs = np.asarray(labels, dtype=int), np.asarray(probs, dtype=np.float64)
     pred = probs.argmax(axis=1)
     k = max(len(classes), probs.shape[1])
@@ -47,8 +48,10 @@ def score(labels, probs, classes: list[str]) -> dict:
     per_class = []
     for i, name in enumerate(classes):
         n = int(matrix[i].sum())
+        predicted = int(matrix[:, i].sum())
         per_class.append({"class": name, "images": n, "correct": int(matrix[i, i]),
-                          "accuracy": float(matrix[i, i] / n) if n else None})
+                          "recall": float(matrix[i, i] / n) if n else None,
+                          "precision": float(matrix[i, i] / predicted) if predicted else None})
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)))) if len(labels) else None
     return {"n": int(len(labels)), "accuracy": float((pred == labels).mean()) if len(labels) else None,
             "loss": loss, "confusion_matrix": matrix.tolist(), "per_class": per_class}

@@ -36,6 +36,7 @@ def summary(run_id: str) -> dict:
         spec_rows = [(k, spec.augment.summary() if k == "augment" else v) for k, v in spec.to_dict().items()
                      if not (k == "augment" and not RECIPES[spec.recipe].augments)]
         spec_rows = [(k, "none" if k == "augment" and spec.augment.is_identity() else v) for k, v in spec_rows]
+        spec_rows = [(k, f"{len(v)} images (listed in split.json)" if k == "exclude" else v) for k, v in spec_rows]
     except (TypeError, ValueError, KeyError):
         spec_rows = sorted((run.get("spec") or {}).items())
     val = [(r["val_accuracy"], r["epoch"]) for r in rows if r["val_accuracy"] is not None]

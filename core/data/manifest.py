@@ -8,7 +8,8 @@ and counted. The content hash finds an image a run trained on under any name, in
 Imports neither TensorFlow nor Streamlit.
 
 Format, version 2: {"version": 2, "root", "classes", "presplit", "skipped": [path, ...],
-"splits": {split: [[path, label, size, sha1], ...]}}. Version-1 records ([path, label] entries and no
+"splits": {split: [[path, label, size, sha1], ...]}, "excluded": [[path, label, size, sha1], ...]} (the
+images left out by the run's `exclude` list; absent in records written before it existed). Version-1 records ([path, label] entries and no
 "version") stay readable; their hashes are computed from the files when asked for.
 """
 from __future__ import annotations
@@ -57,17 +58,23 @@ class Entry:
         return "changed" if self.size is not None and info.st_size != self.size else "present"
 
 
-def build(dataset, digest: Callable[[str], str] = file_digest) -> dict:
-    """The record of a scanned `core.data.folders.Dataset` (every file is read once, for its hash)."""
-    splits = {}
+def build(dataset, digest: Callable[[str], str] = file_digest, exclude=()) -> dict:
+    """The record of a scanned `core.data.folders.Dataset` (every file is read once, for its hash).
+
+    Images whose content hash is in `exclude` are left out of every split and listed under "excluded"
+    (same rows as a split's); the files themselves are never touched."""
+    exclude = set(exclude)
+    splits, excluded = {}, []
     for split, items in dataset.splits.items():
         rows = []
         for path, label in items:
             path = absolute(path)
-            rows.append([path, int(label), os.stat(path).st_size, digest(path)])
+            row = [path, int(label), os.stat(path).st_size, digest(path)]
+            (excluded if row[3] in exclude else rows).append(row)
         splits[split] = rows
     return {"version": VERSION, "root": absolute(dataset.root), "classes": list(dataset.classes),
-            "presplit": bool(dataset.presplit), "skipped": [s["path"] for s in dataset.skipped], "splits": splits}
+            "presplit": bool(dataset.presplit), "skipped": [s["path"] for s in dataset.skipped], "splits": splits,
+            "excluded": excluded}
 
 
 def write_once(path: Path, record: dict, before_commit: Callable[[], None] | None = None) -> bool:
@@ -165,6 +172,7 @@ class Check:
 def check(record: dict) -> Check:
     """Compare the record with its folder now: what disappeared, changed, or is new."""
     missing, changed, known = {}, {}, set(record.get("skipped") or [])
+    known.update(row[0] for row in record.get("excluded") or [])
     for split in record.get("splits", {}):
         found, _ = entries(record, split)
         known.update(e.path for e in found)

@@ -94,7 +94,9 @@ class Job:
         if ds.skipped:
             self.lease.log(f"{len(ds.skipped)} files skipped while scanning "
                            f"(first: {ds.skipped[0]['path']}: {ds.skipped[0]['reason']})")
-        record = manifest.build(ds)
+        record = manifest.build(ds, exclude=spec.exclude)
+        if record["excluded"]:
+            self.lease.log(f"{len(record['excluded'])} images left out as the run's exclude list asks")
         if not manifest.write_once(path, record, self.lease.check):
             return self.recorded_split()
         self.lease.log(f"split recorded in {path.name}: " + ", ".join(f"{s} {len(v)}" for s, v in
@@ -132,6 +134,8 @@ class Job:
                                                  profile_batch=0)]
         self.lease.log(f"phase {phase}: epochs {self.done + 1}-{end_epoch}, "
                        f"{count(model.trainable_weights):,} trainable parameters")
+        if self.spec.class_weight == "balanced":
+            fit_kwargs.setdefault("class_weight", self.class_weights())
         if isinstance(train, tuple):
             model.fit(train[0], train[1], validation_data=val, batch_size=self.spec.batch_size, epochs=end_epoch,
                       initial_epoch=self.done, callbacks=callbacks, verbose=0, shuffle=True, **fit_kwargs)
@@ -139,6 +143,14 @@ class Job:
             model.fit(train, validation_data=val, epochs=end_epoch, initial_epoch=self.done,
                       callbacks=callbacks, verbose=0, **fit_kwargs)
         self.done = end_epoch
+
+    def class_weights(self) -> dict[int, float]:
+        """Balanced class weights of the training split: n / (classes x count of the class)."""
+        labels = self.arrays["train"][1]
+        counts = np.bincount(labels, minlength=len(self.classes))
+        weights = {i: float(len(labels) / (len(self.classes) * c)) for i, c in enumerate(counts) if c}
+        self.lease.log("class weights: " + ", ".join(f"{self.classes[i]} {w:.3f}" for i, w in weights.items()))
+        return weights
 
     # -- recipes -------------------------------------------------------------------------------
     def run_scratch(self) -> None:
