@@ -7,8 +7,9 @@ measures it beside TensorFlow on the host it runs on; `python -m core.tools.engi
 candidates). `frozen_pass(model, key, precision, calibration)` converts a Keras model once, quantizes it to int8
 with NNCF on the run's own training images where asked, caches the result under `cache/engines/<key>` (the
 same content key as the features it computes) and returns a callable mapping a float32 batch to numpy outputs.
-Where OpenVINO is not installed, on a GPU (TensorFlow with mixed precision is the path there), or for
-"float32" with `exact=True`, the callable is the Keras model's own `predict_on_batch`.
+Only int8 runs on OpenVINO: float32 stays TensorFlow's own pass (the lecture exactly), and bfloat16 is
+TensorFlow's where the CPU computes it natively (on AMX faster than OpenVINO's bfloat16 and int8). Where
+OpenVINO is not installed or on a GPU, the callable is the Keras model's own `predict_on_batch`.
 """
 from __future__ import annotations
 
@@ -37,10 +38,33 @@ def _threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def float32_twin(model):
+    """`model` rebuilt with every layer computing in float32 (its weights are float32 under any policy)."""
+    import keras
+
+    def plain(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" or node.get("class_name") == "FloatDTypePolicy":
+                return "float32"
+            return {k: plain(v) for k, v in node.items()}
+        return [plain(v) for v in node] if isinstance(node, list) else node
+    if all(layer.dtype_policy.name == "float32" for layer in model._flatten_layers()):
+        return model
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # for the layers whose config names no dtype
+    try:
+        twin = model.__class__.from_config(plain(model.get_config()))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def to_openvino(model):
-    """The Keras model as an OpenVINO model with a dynamic batch (traced through tf.function)."""
+    """The Keras model, in float32, as an OpenVINO model with a dynamic batch (traced through tf.function)."""
     import openvino as ov
     import tensorflow as tf
+    model = float32_twin(model)
     spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     return ov.convert_model(fn.get_concrete_function())
@@ -104,37 +128,30 @@ def frozen_pass(model, key: str, pass_precision: str, calibration: np.ndarray | 
     if pass_precision not in PASS_PRECISIONS:
         raise ValueError(f"Frozen-pass precision {pass_precision!r} is not one of {', '.join(PASS_PRECISIONS)}: "
                          f"choose one of them.")
-    if not engine_available():
-        return keras_pass(model)
+    if pass_precision != "int8" or not engine_available():
+        return keras_pass(model)  # TensorFlow: float32 is the lecture's own pass, its bfloat16 the fastest on AMX
+    if calibration is None:
+        raise ValueError("int8 needs calibration images (the run's own training images): pass some, or "
+                         "choose float32 or bfloat16.")
     import openvino as ov
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    f32_path = folder / f"{key}-float32.xml"
+    f32_path, q_path = folder / f"{key}-float32.xml", folder / f"{key}-int8.xml"
     if not f32_path.exists():
         _save(to_openvino(model), f32_path)
     f32 = ov.Core().read_model(f32_path)
-    if pass_precision == "float32":
-        return _compiled(f32, "float32")
-    check = None if calibration is None else np.asarray(calibration[:CALIBRATION_IMAGES], dtype=np.float32)
-    if pass_precision == "int8":
-        if check is None:
-            raise ValueError("int8 needs calibration images (the run's own training images): pass some, or "
-                             "choose float32 or bfloat16.")
-        q_path = folder / f"{key}-int8.xml"
-        if not q_path.exists():
-            _save(quantize(f32, check), q_path)
-        reduced = ov.Core().read_model(q_path)
-    else:
-        reduced = f32
+    check = np.asarray(calibration[:CALIBRATION_IMAGES], dtype=np.float32)
+    if not q_path.exists():
+        _save(quantize(f32, check), q_path)
+    reduced = ov.Core().read_model(q_path)
     fast = _compiled(reduced, pass_precision)
-    if check is not None:
-        exact = compile_openvino(f32, "float32")
-        fast.cosine = min(cosine(exact(check[s:s + 8])[0], fast(check[s:s + 8])) for s in range(0, len(check), 8))
-        if fast.cosine < MIN_COSINE:
-            if log:
-                log(f"{pass_precision} frozen pass agrees only {fast.cosine:.4f} (cosine) with float32 on the "
-                    f"calibration images: running it in float32")
-            return _compiled(f32, "float32")
+    exact = compile_openvino(f32, "float32")
+    fast.cosine = min(cosine(exact(check[s:s + 8])[0], fast(check[s:s + 8])) for s in range(0, len(check), 8))
+    if fast.cosine < MIN_COSINE:
+        if log:
+            log(f"int8 frozen pass agrees only {fast.cosine:.4f} (cosine) with float32 on the calibration images: "
+                f"running it in float32")
+        return keras_pass(model)
     return fast
 
 
@@ -154,3 +171,21 @@ def _save(ov_model, path: Path) -> None:
     ov.save_model(ov_model, tmp, compress_to_fp16=False)
     os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
     os.replace(tmp, path)
+
+
+def feature_batches(batches, forward: FrozenPass):
+    """A Keras dataset of (frozen-pass outputs, labels) for each batch of `batches` (an ImageBatches, augmented
+    or not): feature extraction with augmentation trains its head on these, epoch after epoch."""
+    import keras
+
+    class FeatureBatches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            x, y = batches[index]
+            return forward(x), y
+
+        def on_epoch_end(self):
+            batches.on_epoch_end()
+    return FeatureBatches()
