@@ -90,7 +90,7 @@ def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
             "repeat_s": round(repeat, 4), "feature_shape": list(feats.shape[1:]), "pass": forward.describe()}
 
 
-def ceilings(paths: list[str], weights: str) -> dict:
+def ceilings(paths: list[str], weights: str, engine: bool = True) -> dict:
     """images/s of every bare forward pass the bench quotes, on the same images in memory, in this run: TensorFlow
     float32, TensorFlow bfloat16 where native, the inference engine's float32 and int8 (where installed)."""
     import keras
@@ -105,7 +105,7 @@ def ceilings(paths: list[str], weights: str) -> dict:
         model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
         out[f"tensorflow {policy.replace('mixed_', '')}"] = bare_forward(model.predict_on_batch, images)
     keras.mixed_precision.set_global_policy("float32")
-    if inference.engine_available():
+    if engine and inference.engine_available():
         model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
         ov_model = inference.to_openvino(model)
         out["openvino float32"] = bare_forward(inference.compile_openvino(ov_model, "float32"), images)
@@ -205,7 +205,8 @@ class _EpochTimer:
         return EpochTimer()
 
 
-def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights: str, policy: str) -> dict:
+def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights: str, policy: str,
+                     epochs: int = 2) -> dict:
     """Whole-process seconds of one epoch with the lecture's augmentation, reference vs engine:
     feature extraction with augmentation (the lecture: model.fit of base + head with the base frozen; the engine:
     augmented batches through the frozen pass, the head trained in Keras on them) and fine-tuning with
@@ -248,7 +249,7 @@ def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     out["fe_aug_engine_s"] = round(time.perf_counter() - t0, 2)
 
     timer = _EpochTimer.make()
-    lecture_model("block5_conv1").fit(lecture_generator(), epochs=2, verbose=0, callbacks=[timer])
+    lecture_model("block5_conv1").fit(lecture_generator(), epochs=epochs, verbose=0, callbacks=[timer])
     out["ft_aug_reference_s_per_epoch"] = round(timer.times[-1], 2)
     keras.mixed_precision.set_global_policy(policy)
     base = networks.conv_base("vgg16", weights, SIZE)
@@ -256,7 +257,8 @@ def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     model = networks.full_model(base, networks.head(base.output_shape[1:], 2, "flatten", 0.5), "caffe")
     networks.compile_model(model, 1e-5, 2)
     timer = _EpochTimer.make()
-    model.fit(ImageBatches(images, labels, BATCH, shuffle=True, augment=aug), epochs=2, verbose=0, callbacks=[timer])
+    model.fit(ImageBatches(images, labels, BATCH, shuffle=True, augment=aug), epochs=epochs, verbose=0,
+              callbacks=[timer])
     out["ft_aug_engine_s_per_epoch"] = round(timer.times[-1], 2)
     out["fe_aug_speedup"] = round(out["fe_aug_reference_s"] / out["fe_aug_engine_s"], 2)
     out["ft_aug_speedup"] = round(out["ft_aug_reference_s_per_epoch"] / out["ft_aug_engine_s_per_epoch"], 2)
@@ -380,7 +382,7 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
             f"{policy}")
         ref = reference_extraction(folder, weights, len(paths))
         eng = engine_extraction(paths, weights, policy)
-        ceil = ceilings(paths, weights)
+        ceil = ceilings(paths, weights, engine=not quick)  # quick: converting and quantizing VGG16 is a minute
         best_name = max(ceil, key=ceil.get)
         result["ceilings"] = ceil
         log("bare forward passes (best of %d over %d images in memory): " % (CEILING_PASSES, min(len(paths),
@@ -400,13 +402,13 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
         rep = result["repeat_extraction"]
         log(f"repeated feature extraction: first {rep['first_s']} s, repeat {rep['repeat_s']} s ({rep['speedup']}x)")
         ft_folder, ft_paths, ft_labels = _subset(root, "train", n_ft, tmp / "ft")
-        ft = fine_tune_epochs(ft_folder, ft_paths, ft_labels, weights, policy)
+        ft = fine_tune_epochs(ft_folder, ft_paths, ft_labels, weights, policy, epochs=1 if quick else 2)
         ft["speedup"] = round(ft["reference_s_per_epoch"] / ft["engine_s_per_epoch"], 1)
         result["fine_tune_epoch"] = ft
         log(f"fine_tune epoch (no augmentation, {ft['images']} images, second epoch): reference "
             f"{ft['reference_s_per_epoch']} s, engine {ft['engine_s_per_epoch']} s ({ft['speedup']}x; one-off "
             f"extraction {ft['engine_one_off_extraction_s']} s)")
-        aug = augmented_epochs(ft_folder, ft_paths, ft_labels, weights, policy)
+        aug = augmented_epochs(ft_folder, ft_paths, ft_labels, weights, policy, epochs=1 if quick else 2)
         result["augmented_epoch"] = aug
         log(f"feature extraction with augmentation, one epoch of {aug['images']} images: reference "
             f"{aug['fe_aug_reference_s']} s, engine {aug['fe_aug_engine_s']} s ({aug['fe_aug_speedup']}x); fine-tuning "

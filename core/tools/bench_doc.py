@@ -21,6 +21,7 @@ def markdown(result: dict, command: str, seconds: float) -> str:
     policies = ["float32", "auto"]
     reduced = [f"auto ({prec['auto_pass']})"]
     n_fe = fe.get("images", "the")
+    aug, nth = result["augmented_epoch"], "1st" if result["quick"] else "2nd"
     lines = [
         "# Benchmarks",
         "",
@@ -60,13 +61,12 @@ def markdown(result: dict, command: str, seconds: float) -> str:
         f"{fe['reference_images_per_s']} img/s | {fe['engine_images_per_s']} img/s | {fe['speedup']}x |",
         f"| repeated feature extraction on unchanged data | first {rep['first_s']} s | repeat {rep['repeat_s']} s | "
         f"{rep['speedup']}x |",
-        f"| `feature_extraction_aug`, one epoch of {result['augmented_epoch']['images']} images, whole process "
-        f"(engine: decoding, conversion and calibration included) | {result['augmented_epoch']['fe_aug_reference_s']} s | "
-        f"{result['augmented_epoch']['fe_aug_engine_s']} s | {result['augmented_epoch']['fe_aug_speedup']}x |",
-        f"| fine-tuning with augmentation, 2nd epoch (block5 + head trainable) | "
-        f"{result['augmented_epoch']['ft_aug_reference_s_per_epoch']} s | "
-        f"{result['augmented_epoch']['ft_aug_engine_s_per_epoch']} s | {result['augmented_epoch']['ft_aug_speedup']}x |",
-        f"| `fine_tune` epoch without augmentation ({ft['images']} images, 2nd epoch, block5 + head trainable) | "
+        f"| `feature_extraction_aug`, one epoch of {aug['images']} images, whole process (engine: decoding, "
+        f"conversion and calibration included) | {aug['fe_aug_reference_s']} s | {aug['fe_aug_engine_s']} s | "
+        f"{aug['fe_aug_speedup']}x |",
+        f"| fine-tuning with augmentation, {nth} epoch (block5 + head trainable) | "
+        f"{aug['ft_aug_reference_s_per_epoch']} s | {aug['ft_aug_engine_s_per_epoch']} s | {aug['ft_aug_speedup']}x |",
+        f"| `fine_tune` epoch without augmentation ({ft['images']} images, {nth} epoch, block5 + head trainable) | "
         f"{ft['reference_s_per_epoch']} s | {ft['engine_s_per_epoch']} s (+ {ft['engine_one_off_extraction_s']} s "
         f"once, to cache the frozen bottom) | {ft['speedup']}x |",
         "",
@@ -78,7 +78,8 @@ def markdown(result: dict, command: str, seconds: float) -> str:
         f"{_pct(fe['engine_fraction_of_ceiling'])} |",
         "",
         "The ceiling is the fastest bare forward pass measured above, the conv base alone on images already in "
-        "memory, in the engine's batches of 32: every batch shape is run once untimed, then the best of three timed passes is kept "
+        "memory, in the engine's batches of 32: every batch shape is run once untimed, then the best of three timed "
+        "passes is kept "
         "(a transient slowdown can only lengthen a pass). The engine does that work plus decoding the JPEGs into "
         "its cache, so its share says how much the input pipeline costs.",
         "",
