@@ -88,7 +88,7 @@ RECIPES: dict[str, Recipe] = {r.key: r for r in [
 ]}
 
 SMALL_CNN_MIN_SIZE = 46  # four 3x3 convs and 2x2 poolings need at least this many pixels
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16", "int8")
 HEADS = ("auto", "flatten", "gap")
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -178,7 +178,8 @@ class RunSpec:
         "Seed", "seeds the weights, the split of an unsplit folder, the order and the augmentation", "int",
         0, 2**31 - 1, 1))
     precision: str = field(default="auto", metadata=_param(
-        "Precision", "auto: bfloat16 where the hardware computes it natively, else float32", "choice",
+        "Precision", "auto: bfloat16 where the hardware computes it natively, else frozen passes in int8 "
+        "(OpenVINO) and training in float32; int8: frozen passes in int8; float32: the lecture exactly", "choice",
         options=PRECISIONS))
     val_fraction: float = field(default=0.2, metadata=_param(
         "Validation fraction", "of an unsplit folder, the share held out for validation", "float", 0.01, 0.49, 0.01))

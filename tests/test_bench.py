@@ -17,8 +17,16 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
     assert result["repeat_extraction"]["repeat_s"] < result["repeat_extraction"]["first_s"]
     ft = result["fine_tune_epoch"]
     assert ft["reference_s_per_epoch"] > 0 and ft["engine_s_per_epoch"] > 0
-    accuracies = {k: v for k, v in result["precision_cost"].items() if k not in ("backbone", "weights")}
-    assert "float32" in accuracies and all(0 <= v <= 1 for v in accuracies.values())
+    accuracies = {k: result["precision_cost"][k] for k in ("float32", "auto")}
+    assert all(0 <= v <= 1 for v in accuracies.values())
+    # every ceiling it quotes is computed in this run: TensorFlow float32 always, bfloat16 where native
+    ceilings = result["ceilings"]
+    assert ceilings["tensorflow float32"] > 0 and fe["ceiling_images_per_s"] == max(ceilings.values())
+    assert ("tensorflow bfloat16" in ceilings) == (result["machine"]["kind"] in ("AMX", "AVX512-BF16"))
+    aug = result["augmented_epoch"]
+    assert all(aug[k] > 0 for k in ("fe_aug_reference_s", "fe_aug_engine_s", "ft_aug_reference_s_per_epoch",
+                                     "ft_aug_engine_s_per_epoch"))
+    assert len(result["goals"]) == 5 and all(isinstance(g["met"], bool) for g in result["goals"])
     assert result["preview_ms_9_copies"] > 0
     assert all(v > 0 for v in result["peak_memory_mb"].values()) and len(result["peak_memory_mb"]) == 2
     assert not (home / "cache").exists()  # the benchmark works in its own temporary home
@@ -29,5 +37,7 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
     assert f"**{machine['kind']}**" in text and machine["cpu"] in text and "--markdown" in text
     for figure in (fe["reference_images_per_s"], fe["engine_images_per_s"], fe["ceiling_images_per_s"],
                    ft["reference_s_per_epoch"], ft["engine_s_per_epoch"], result["preview_ms_9_copies"],
+                   aug["fe_aug_reference_s"], aug["fe_aug_engine_s"], *ceilings.values(),
                    *accuracies.values(), *result["peak_memory_mb"].values()):
         assert f"{figure}" in text, figure
+    assert all(g["figure"] in text for g in result["goals"]) and "Host:" in text

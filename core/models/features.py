@@ -36,8 +36,12 @@ def extractor(base: keras.Model, preprocess: str) -> keras.Model:
 
 
 def extract(model: keras.Model, images: np.ndarray, key: str, batch_size: int = 32,
-            progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Features of `images` (uint8 N,H,W,3) through `model`, cached under `key`, as a float32 memory map."""
+            progress: Callable[[int], None] | None = None,
+            forward: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Features of `images` (uint8 N,H,W,3) through `model`, cached under `key`, as a float32 memory map.
+
+    `forward` (a `core.models.inference.FrozenPass` of `model`) computes them on the inference engine; by
+    default `model.predict_on_batch` does."""
     path = store.home() / "cache" / "features" / f"{key}.npy"
     if path.exists():
         try:
@@ -45,14 +49,21 @@ def extract(model: keras.Model, images: np.ndarray, key: str, batch_size: int = 
         except (ValueError, OSError):
             path.unlink(missing_ok=True)
     shape = (len(images), *model.output_shape[1:])
+    if forward is None:
+        def forward(batch):
+            return keras.ops.convert_to_numpy(model.predict_on_batch(batch))
 
     def fill(arr):
         for start in range(0, len(images), batch_size):
             batch = np.asarray(images[start:start + batch_size], dtype=np.float32)
-            arr[start:start + len(batch)] = keras.ops.convert_to_numpy(model.predict_on_batch(batch))
+            arr[start:start + len(batch)] = forward(batch)
             if progress:
                 progress(start + len(batch))
     return _atomic_npy(path, shape, np.float32, fill)
+
+
+def is_cached(key: str) -> bool:
+    return (store.home() / "cache" / "features" / f"{key}.npy").exists()
 
 
 def feature_key(images_key: str, backbone: str, weights_id: str, layer: str, image_size: int,

@@ -70,7 +70,23 @@ def detect() -> tuple[str, str]:
 
 
 def resolve(choice: str) -> str:
-    return detect()[0] if choice == "auto" else choice
+    """The Keras policy that trains: "auto" and "int8" (which only concerns frozen passes) train in the host's."""
+    return detect()[0] if choice in ("auto", "int8") else choice
+
+
+def frozen_pass(choice: str) -> str:
+    """The precision of forward passes through frozen layers for a run's `choice`: float32, bfloat16 or int8.
+
+    "auto" keeps TensorFlow's native bfloat16 where the CPU has it (on AMX faster than OpenVINO's int8:
+    `python -m core.tools.engine_choice`), the training policy on a GPU, and int8 on the inference engine
+    elsewhere (2.4x float32 on an AVX2-only CPU, issue 12); `core.models.inference` falls back to float32 when
+    int8 features disagree with float32's, and to TensorFlow when the engine is not installed."""
+    policy = resolve(choice)
+    if choice == "int8":
+        return "int8"
+    if policy != "float32" or choice == "float32":
+        return "float32" if policy == "float32" else "bfloat16"
+    return "int8"
 
 
 def apply(choice: str) -> str:

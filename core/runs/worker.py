@@ -25,7 +25,7 @@ from core.config import BACKBONES, RunSpec
 from core.data import demo, manifest
 from core.data.folders import DataError, scan
 from core.data.pipeline import ImageBatches, decoded_images
-from core.models import environment, features, networks, precision
+from core.models import environment, features, inference, networks, precision
 from core.runs import artifacts, lease as leases, runcard, store
 from core.runs.callbacks import (CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint,
                                  save_atomic)
@@ -177,18 +177,15 @@ class Job:
     def phase_head(self, base):
         """Phase 1, "freeze, compile, fit": a new classifier on the frozen base.
 
-        Augmenting, the base sits inside the model and sees every augmented image; otherwise it runs once
-        over the images and the classifier trains on its cached outputs. Returns the complete classifier,
-        or None when the run is already past this phase."""
+        The base runs once over the validation images, and over the training images when not augmenting;
+        augmenting, every epoch's augmented training batches go through the frozen pass (the lecture's
+        end-to-end model with a frozen base computes the same). Returns the complete classifier, or None when
+        the run is already past this phase."""
         spec, n = self.spec, len(self.classes)
         if self.done > spec.epochs:
             return None
-        if spec.augmenting:
-            def build():
-                model = networks.full_model(base, self.new_head(base), self.preprocess)
-                networks.compile_model(model, spec.lr, n)
-                return model, "full"
-            model, kind = self.resume_or_build(build, ("full",))
+        if spec.augmenting and self.resumes_full_model():  # a run started before the head trained on passes
+            model, kind = self.resume_or_build(None, ("full",))
             self.fit(model, "head", kind, spec.epochs, self.batches("train", True), self.batches("validation", False))
             return model
 
@@ -197,7 +194,12 @@ class Job:
             networks.compile_model(head, spec.lr, n)
             return head, "head"
         head, kind = self.resume_or_build(build_head, ("head",))
-        train, val = self.cached_features(base)
+        if spec.augmenting:  # every epoch's augmented batches through the frozen pass; the head trains in Keras
+            forward = self.frozen_forward(features.extractor(base, self.preprocess), self.feature_key(base, "train"))
+            train = inference.feature_batches(self.batches("train", True), forward)
+            val = (self.features(base, self.preprocess, "validation"), self.arrays["validation"][1])
+        else:
+            train, val = self.cached_features(base)
         self.fit(head, "head", kind, spec.epochs, train, val)
         return networks.full_model(base, head, self.preprocess)
 
@@ -282,20 +284,40 @@ class Job:
                     base.get_layer(layer.name).set_weights(layer.get_weights())
         return networks.full_model(base, head_model, self.preprocess)
 
+    def feature_key(self, base, split: str, cut: str | None = None) -> str:
+        """The content key of `base`'s outputs on `split` (or of its bottom, below `cut`), in this run's precision."""
+        images_key, spec = self.arrays[split if split in self.arrays else "train"][2], self.spec
+        layer = f"input of {cut}" if cut else base.layers[-1].name
+        return features.feature_key(images_key, spec.backbone, features.weights_identity(spec.weights, spec.seed),
+                                    layer, spec.image_size, self.preprocess,
+                                    f"{self.run['precision_used']}/{precision.frozen_pass(spec.precision)}")
+
+    def frozen_forward(self, model, key: str) -> inference.FrozenPass:
+        """`model`'s forward pass in the run's frozen-pass precision (int8 calibrated on its training images)."""
+        images = self.arrays["train"][0]
+        calibration = images[::max(1, len(images) // inference.CALIBRATION_IMAGES)][:inference.CALIBRATION_IMAGES]
+        forward = inference.frozen_pass(model, key, precision.frozen_pass(self.spec.precision), calibration,
+                                        log=self.lease.log)
+        self.lease.log(f"frozen pass {model.name}: {forward.describe()}")
+        return forward
+
     def features(self, base, pre: str, split: str, cut: str | None = None) -> np.ndarray:
         """Cached outputs of the frozen `base` (or of its bottom, up to the input of layer `cut`)."""
-        images, _, images_key = self.arrays[split]
-        spec = self.spec
-        layer = f"input of {cut}" if cut else base.layers[-1].name
-        key = features.feature_key(images_key, spec.backbone, features.weights_identity(spec.weights, spec.seed),
-                                   layer, spec.image_size, pre, self.run["precision_used"])
+        images = self.arrays[split][0]
+        key = self.feature_key(base, split, cut)
         reporter = ProgressReporter(self.lease, f"extracting {split} features" + (f" (below {cut})" if cut else ""),
                                     len(images))
         t0 = time.time()
-        out = features.extract(features.extractor(base, pre), images, key, progress=reporter.report)
+        model = features.extractor(base, pre)
+        forward = None if features.is_cached(key) else self.frozen_forward(model, self.feature_key(base, "train", cut))
+        out = features.extract(model, images, key, progress=reporter.report, forward=forward)
         self.lease.log(f"{split} features {tuple(out.shape)}" + (f" below {cut}" if cut else "")
                        + f" in {time.time() - t0:.1f}s")
         return out
+
+    def resumes_full_model(self) -> bool:
+        found = latest_checkpoint(self.run_id, self.done) if self.done > 0 else None
+        return bool(found and found[1] == "full")
 
     def finalise(self, model) -> None:
         """Save the last and best models as complete raw-pixel classifiers."""

@@ -72,29 +72,55 @@ def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
     from core.data.pipeline import decoded_images
     from core.models import features
     from core.models.networks import conv_base
+    from core.models import inference, precision
     keras.mixed_precision.set_global_policy(policy)
     model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
     model.predict_on_batch(np.zeros((2, SIZE, SIZE, 3), "float32"))  # build, as the reference was warmed up
     t0 = time.perf_counter()
     images, key = decoded_images(paths, SIZE)
     decoded = time.perf_counter() - t0
-    feats = features.extract(model, images, f"bench-{key}-{policy}", batch_size=EXTRACT_BATCH)
+    forward = inference.frozen_pass(model, f"bench-{key}", precision.frozen_pass("auto"), images[:CALIBRATION])
+    feats = features.extract(model, images, f"bench-{key}-{policy}", batch_size=EXTRACT_BATCH, forward=forward)
     first = time.perf_counter() - t0
     t1 = time.perf_counter()
     images, key = decoded_images(paths, SIZE)
     features.extract(model, images, f"bench-{key}-{policy}", batch_size=EXTRACT_BATCH)
     repeat = time.perf_counter() - t1
-    ceiling = bare_forward(model, images[:CEILING_IMAGES])
     return {"images_per_s": _rate(len(paths), first), "decode_s": round(decoded, 2), "first_s": round(first, 2),
-            "repeat_s": round(repeat, 4), "ceiling_images_per_s": ceiling, "feature_shape": list(feats.shape[1:])}
+            "repeat_s": round(repeat, 4), "feature_shape": list(feats.shape[1:]), "pass": forward.describe()}
+
+
+def ceilings(paths: list[str], weights: str, engine: bool = True) -> dict:
+    """images/s of every bare forward pass the bench quotes, on the same images in memory, in this run: TensorFlow
+    float32, TensorFlow bfloat16 where native, the inference engine's float32 and int8 (where installed)."""
+    import keras
+    from core.data.pipeline import decoded_images
+    from core.models import features, inference, precision
+    from core.models.networks import conv_base
+    images, key = decoded_images(paths[:CEILING_IMAGES], SIZE)
+    out = {}
+    policies = ["float32"] + (["mixed_bfloat16"] if precision.detect()[0] == "mixed_bfloat16" else [])
+    for policy in policies:
+        keras.mixed_precision.set_global_policy(policy)
+        model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
+        out[f"tensorflow {policy.replace('mixed_', '')}"] = bare_forward(model.predict_on_batch, images)
+    keras.mixed_precision.set_global_policy("float32")
+    if engine and inference.engine_available():
+        model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
+        ov_model = inference.to_openvino(model)
+        out["openvino float32"] = bare_forward(inference.compile_openvino(ov_model, "float32"), images)
+        int8 = inference.frozen_pass(model, f"bench-ceiling-{key}", "int8", images[:CALIBRATION])
+        out["openvino int8"] = bare_forward(int8, images)
+    return out
 
 
 EXTRACT_BATCH = 32     # features.extract's batch, which the ceiling uses too
+CALIBRATION = 32       # int8 calibration images (the run's own training images, as runs do)
 CEILING_IMAGES = 128   # the ceiling's images: all of quick mode's 40, four full batches otherwise
 CEILING_PASSES = 3
 
 
-def bare_forward(model, images: np.ndarray, passes: int = CEILING_PASSES) -> float:
+def bare_forward(forward, images: np.ndarray, passes: int = CEILING_PASSES) -> float:
     """The ceiling: images/s of the bare forward pass over `images` already in memory, in the engine's batches.
 
     Every batch shape is run once untimed (a new shape builds its kernels), then the best of `passes` timed
@@ -103,12 +129,12 @@ def bare_forward(model, images: np.ndarray, passes: int = CEILING_PASSES) -> flo
     caching, stays at or below it."""
     batches = [np.asarray(images[s:s + EXTRACT_BATCH], dtype="float32") for s in range(0, len(images), EXTRACT_BATCH)]
     for batch in batches:
-        model.predict_on_batch(batch)
+        forward(batch)
     best = float("inf")
     for _ in range(passes):
         t0 = time.perf_counter()
         for batch in batches:
-            model.predict_on_batch(batch)
+            forward(batch)
         best = min(best, time.perf_counter() - t0)
     return _rate(sum(len(b) for b in batches), best)
 
@@ -162,6 +188,84 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
             "engine_one_off_extraction_s": round(extraction, 2), "images": len(paths)}
 
 
+class _EpochTimer:
+    @staticmethod
+    def make():
+        import keras
+
+        class EpochTimer(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.times = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.times.append(time.perf_counter() - self.t0)
+        return EpochTimer()
+
+
+def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights: str, policy: str,
+                     epochs: int = 2) -> dict:
+    """Whole-process seconds of one epoch with the lecture's augmentation, reference vs engine:
+    feature extraction with augmentation (the lecture: model.fit of base + head with the base frozen; the engine:
+    augmented batches through the frozen pass, the head trained in Keras on them) and fine-tuning with
+    augmentation (block5 + head trainable, second epoch: the lecture in float32, the engine in its policy)."""
+    import keras
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator
+    from core.data.augment import PRESETS
+    from core.data.pipeline import ImageBatches, decoded_images
+    from core.models import features, inference, networks, precision
+    aug = PRESETS["lecture"]
+
+    def lecture_generator():
+        return ImageDataGenerator(rescale=1 / 255, rotation_range=40, width_shift_range=0.2, height_shift_range=0.2,
+                                  shear_range=0.2, zoom_range=0.2, horizontal_flip=True).flow_from_directory(
+            folder, target_size=(SIZE, SIZE), batch_size=BATCH, class_mode="binary")
+
+    def lecture_model(point):
+        keras.mixed_precision.set_global_policy("float32")
+        base = networks.conv_base("vgg16", weights, SIZE)
+        networks.freeze_from(base, point)
+        model = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base,
+                                  networks.head(base.output_shape[1:], 2, "flatten", 0.5)])
+        networks.compile_model(model, 2e-5, 2)
+        return model
+
+    out = {"images": len(paths)}
+    t0 = time.perf_counter()
+    lecture_model(None).fit(lecture_generator(), epochs=1, verbose=0)
+    out["fe_aug_reference_s"] = round(time.perf_counter() - t0, 2)
+
+    t0 = time.perf_counter()
+    keras.mixed_precision.set_global_policy(policy)
+    model = features.extractor(networks.conv_base("vgg16", weights, SIZE), "caffe")
+    images, key = decoded_images(paths, SIZE)
+    forward = inference.frozen_pass(model, f"bench-aug-{key}", precision.frozen_pass("auto"), images[:CALIBRATION])
+    head = networks.head(model.output_shape[1:], 2, "flatten", 0.5)
+    networks.compile_model(head, 2e-5, 2)
+    head.fit(inference.feature_batches(ImageBatches(images, labels, BATCH, shuffle=True, augment=aug), forward),
+             epochs=1, verbose=0)
+    out["fe_aug_engine_s"] = round(time.perf_counter() - t0, 2)
+
+    timer = _EpochTimer.make()
+    lecture_model("block5_conv1").fit(lecture_generator(), epochs=epochs, verbose=0, callbacks=[timer])
+    out["ft_aug_reference_s_per_epoch"] = round(timer.times[-1], 2)
+    keras.mixed_precision.set_global_policy(policy)
+    base = networks.conv_base("vgg16", weights, SIZE)
+    networks.freeze_from(base, "block5_conv1")
+    model = networks.full_model(base, networks.head(base.output_shape[1:], 2, "flatten", 0.5), "caffe")
+    networks.compile_model(model, 1e-5, 2)
+    timer = _EpochTimer.make()
+    model.fit(ImageBatches(images, labels, BATCH, shuffle=True, augment=aug), epochs=epochs, verbose=0,
+              callbacks=[timer])
+    out["ft_aug_engine_s_per_epoch"] = round(timer.times[-1], 2)
+    out["fe_aug_speedup"] = round(out["fe_aug_reference_s"] / out["fe_aug_engine_s"], 2)
+    out["ft_aug_speedup"] = round(out["ft_aug_reference_s_per_epoch"] / out["ft_aug_engine_s_per_epoch"], 2)
+    out["pass"] = forward.describe()
+    return out
+
+
 def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
     """Validation accuracy of the same feature-extraction head in float32 and in reduced precision."""
     import keras
@@ -175,20 +279,27 @@ def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
     ds = scan(root)
     split = {s: ds.splits[s][:: max(1, len(ds.splits[s]) // n)] for s, n in (("train", n_train), ("validation", n_val))}
     out = {"backbone": backbone, "weights": Path(weights).name}
-    for policy in ("float32", precision.resolve("auto")):
+    from core.models import inference
+    choices = {"float32": ("float32", "float32"), "auto": (precision.resolve("auto"), precision.frozen_pass("auto"))}
+    for name, (policy, pass_precision) in choices.items():
         keras.mixed_precision.set_global_policy(policy)
         keras.utils.set_random_seed(0)
         model = features.extractor(networks.conv_base(backbone, weights, size), pre)
-        data = {}
+        data, forward = {}, None
         for s, items in split.items():
             images, key = decoded_images([p for p, _ in items], size)
-            data[s] = (features.extract(model, images, f"bench-prec-{key}-{backbone}-{policy}"),
+            if forward is None:
+                forward = inference.frozen_pass(model, f"bench-prec-{key}-{backbone}-{name}", pass_precision,
+                                                images[:CALIBRATION])
+            data[s] = (features.extract(model, images, f"bench-prec-{key}-{backbone}-{name}", forward=forward),
                        np.array([y for _, y in items]))
+        out[f"{name}_pass"] = forward.describe()
         head = networks.head(data["train"][0].shape[1:], 2, pool, 0.5)
         networks.compile_model(head, 2e-5 if not quick else 1e-3, 2)
         hist = head.fit(*data["train"], validation_data=data["validation"], epochs=5 if quick else 30,
                         batch_size=BATCH, verbose=0)
-        out[policy] = round(float(hist.history["val_accuracy"][-1]), 4)
+        out[name] = round(float(max(hist.history["val_accuracy"])), 4)
+    out["cost_points"] = round(100 * (out["float32"] - out["auto"]), 1)
     return out
 
 
@@ -228,6 +339,25 @@ def _memory_child(root: Path, n: int, weights: str) -> None:
     features.extract(features.extractor(networks.conv_base("vgg16", weights, SIZE), "caffe"), images, f"mem-{key}")
 
 
+def goals(result: dict) -> list[dict]:
+    """Issue 12's goal table from this result: each figure, its value, and the goal for this host's CPU kind."""
+    fast = result["machine"]["kind"] in ("AMX", "AVX512-BF16")
+    fe, aug, prec = result["feature_extraction"], result["augmented_epoch"], result["precision_cost"]
+    rows = [("feature extraction vs the lecture's code", f"{fe['speedup']}x", 3.5 if fast else 2.0, fe["speedup"]),
+            ("feature extraction with augmentation, one epoch, vs the lecture's model.fit with a frozen base",
+             f"{aug['fe_aug_speedup']}x", 3.5 if fast else 2.0, aug["fe_aug_speedup"]),
+            ("fine-tuning with augmentation, epoch time vs the lecture's", f"{aug['ft_aug_speedup']}x",
+             2.0 if fast else 1.5, aug["ft_aug_speedup"])]
+    out = [{"figure": f, "value": v, "goal": f">= {g}x", "met": m >= g} for f, v, g, m in rows]
+    out.append({"figure": f"accuracy cost of the chosen precision ({prec['backbone']} feature extraction, validation)",
+                "value": f"{prec['cost_points']} points ({prec['float32']} float32, {prec['auto']} auto)",
+                "goal": "<= 1 point", "met": prec["cost_points"] <= 1})
+    out.append({"figure": "engine's frozen pass vs the best bare forward pass on the host",
+                "value": f"{fe['engine_fraction_of_ceiling']:.0%} (of {fe['ceiling']})", "goal": ">= 85%",
+                "met": fe["engine_fraction_of_ceiling"] >= 0.85})
+    return out
+
+
 def run(data: str | None = None, weights: str | None = None, quick: bool = False, log=print) -> dict:
     from core.models import precision
     root = Path(data) if data else (SHARED_DATA if SHARED_DATA.exists() else None)
@@ -252,31 +382,42 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
             f"{policy}")
         ref = reference_extraction(folder, weights, len(paths))
         eng = engine_extraction(paths, weights, policy)
+        ceil = ceilings(paths, weights, engine=not quick)  # quick: converting and quantizing VGG16 is a minute
+        best_name = max(ceil, key=ceil.get)
+        result["ceilings"] = ceil
+        log("bare forward passes (best of %d over %d images in memory): " % (CEILING_PASSES, min(len(paths),
+            CEILING_IMAGES)) + ", ".join(f"{k} {v} img/s" for k, v in ceil.items()))
         result["feature_extraction"] = {
             "reference_images_per_s": ref["images_per_s"], "engine_images_per_s": eng["images_per_s"],
-            "speedup": round(eng["images_per_s"] / ref["images_per_s"], 2),
-            "ceiling_images_per_s": eng["ceiling_images_per_s"],
-            "engine_fraction_of_ceiling": round(eng["images_per_s"] / eng["ceiling_images_per_s"], 3),
+            "speedup": round(eng["images_per_s"] / ref["images_per_s"], 2), "pass": eng["pass"],
+            "ceiling_images_per_s": ceil[best_name], "ceiling": best_name,
+            "engine_fraction_of_ceiling": round(eng["images_per_s"] / ceil[best_name], 3),
             "engine_decode_s": eng["decode_s"], "images": len(paths)}
         result["repeat_extraction"] = {"first_s": eng["first_s"], "repeat_s": eng["repeat_s"],
                                        "speedup": round(eng["first_s"] / max(eng["repeat_s"], 1e-6), 1)}
         fe = result["feature_extraction"]
-        log(f"feature extraction: reference {fe['reference_images_per_s']} img/s, engine {fe['engine_images_per_s']} "
-            f"img/s ({fe['speedup']}x); bare forward (best of {CEILING_PASSES} passes over "
-            f"{min(len(paths), CEILING_IMAGES)} images in memory) {fe['ceiling_images_per_s']} img/s, engine at "
-            f"{fe['engine_fraction_of_ceiling']:.0%} of it")
+        log(f"feature extraction ({fe['pass']}): reference {fe['reference_images_per_s']} img/s, engine "
+            f"{fe['engine_images_per_s']} img/s ({fe['speedup']}x); best bare forward ({best_name}) "
+            f"{fe['ceiling_images_per_s']} img/s, engine at {fe['engine_fraction_of_ceiling']:.0%} of it")
         rep = result["repeat_extraction"]
         log(f"repeated feature extraction: first {rep['first_s']} s, repeat {rep['repeat_s']} s ({rep['speedup']}x)")
         ft_folder, ft_paths, ft_labels = _subset(root, "train", n_ft, tmp / "ft")
-        ft = fine_tune_epochs(ft_folder, ft_paths, ft_labels, weights, policy)
+        ft = fine_tune_epochs(ft_folder, ft_paths, ft_labels, weights, policy, epochs=1 if quick else 2)
         ft["speedup"] = round(ft["reference_s_per_epoch"] / ft["engine_s_per_epoch"], 1)
         result["fine_tune_epoch"] = ft
         log(f"fine_tune epoch (no augmentation, {ft['images']} images, second epoch): reference "
             f"{ft['reference_s_per_epoch']} s, engine {ft['engine_s_per_epoch']} s ({ft['speedup']}x; one-off "
             f"extraction {ft['engine_one_off_extraction_s']} s)")
+        aug = augmented_epochs(ft_folder, ft_paths, ft_labels, weights, policy, epochs=1 if quick else 2)
+        result["augmented_epoch"] = aug
+        log(f"feature extraction with augmentation, one epoch of {aug['images']} images: reference "
+            f"{aug['fe_aug_reference_s']} s, engine {aug['fe_aug_engine_s']} s ({aug['fe_aug_speedup']}x); fine-tuning "
+            f"with augmentation, second epoch: reference {aug['ft_aug_reference_s_per_epoch']} s, engine "
+            f"{aug['ft_aug_engine_s_per_epoch']} s ({aug['ft_aug_speedup']}x)")
         result["precision_cost"] = precision_cost(root, 200 if quick else 2000, 100 if quick else 1000, quick)
         log(f"validation accuracy ({result['precision_cost']['backbone']} features): " + ", ".join(
             f"{k} {v}" for k, v in result["precision_cost"].items() if k not in ("backbone", "weights")))
+        result["goals"] = goals(result)
         result["preview_ms_9_copies"] = preview_ms(paths[0])
         log(f"augmentation preview, 9 copies at {SIZE} px: {result['preview_ms_9_copies']} ms")
         sizes = (20, 80) if quick else (500, 2000)

@@ -1,0 +1,191 @@
+"""Frozen forward passes on the CPU's fastest correct engine: OpenVINO, float32 / bfloat16 / int8, else TensorFlow.
+
+Training stays in Keras; what is frozen (the preprocessing and the conv base for feature extraction, with or
+without augmentation, the frozen bottom for fine-tuning, a finished classifier for evaluation) only runs
+forward, and an inference engine does that faster than TensorFlow on every CPU kind (`python -m core bench`
+measures it beside TensorFlow on the host it runs on; `python -m core.tools.engine_choice` compares the
+candidates). `frozen_pass(model, key, precision, calibration)` converts a Keras model once, quantizes it to int8
+with NNCF on the run's own training images where asked, caches the result under `cache/engines/<key>` (the
+same content key as the features it computes) and returns a callable mapping a float32 batch to numpy outputs.
+Only int8 runs on OpenVINO: float32 stays TensorFlow's own pass (the lecture exactly), and bfloat16 is
+TensorFlow's where the CPU computes it natively (on AMX faster than OpenVINO's bfloat16 and int8). Where
+OpenVINO is not installed or on a GPU, the callable is the Keras model's own `predict_on_batch`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+PASS_PRECISIONS = ("float32", "bfloat16", "int8")
+MIN_COSINE = 0.995  # int8 / bfloat16 features agreeing less than this with float32 fall back to float32
+CALIBRATION_IMAGES = 32
+
+
+def engine_available() -> bool:
+    """OpenVINO is installed and the run is on a CPU (on a GPU TensorFlow stays the path)."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    from core.models import precision
+    return not precision.gpus()
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def float32_twin(model):
+    """`model` rebuilt with every layer computing in float32 (its weights are float32 under any policy)."""
+    import keras
+
+    def plain(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" or node.get("class_name") == "FloatDTypePolicy":
+                return "float32"
+            return {k: plain(v) for k, v in node.items()}
+        return [plain(v) for v in node] if isinstance(node, list) else node
+    if all(layer.dtype_policy.name == "float32" for layer in model._flatten_layers()):
+        return model
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")  # for the layers whose config names no dtype
+    try:
+        twin = model.__class__.from_config(plain(model.get_config()))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def to_openvino(model):
+    """The Keras model, in float32, as an OpenVINO model with a dynamic batch (traced through tf.function)."""
+    import openvino as ov
+    import tensorflow as tf
+    model = float32_twin(model)
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32, name="image")
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return ov.convert_model(fn.get_concrete_function())
+
+
+def quantize(ov_model, calibration: np.ndarray, batch: int = 8):
+    """int8 after NNCF post-training quantization, calibrated on `calibration` (uint8 or float images)."""
+    import nncf
+    batches = [np.asarray(calibration[s:s + batch], dtype=np.float32) for s in range(0, len(calibration), batch)]
+    return nncf.quantize(ov_model, nncf.Dataset(batches), subset_size=len(batches),
+                         preset=nncf.QuantizationPreset.PERFORMANCE)
+
+
+def compile_openvino(ov_model, pass_precision: str):
+    """A compiled model for the CPU: float32 computes in f32 (OpenVINO would pick bf16 on AMX by itself)."""
+    import openvino as ov
+    hint = {"float32": "f32", "bfloat16": "bf16", "int8": "f32"}[pass_precision]
+    config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_NUM_THREADS": _threads()}
+    return ov.Core().compile_model(ov_model, "CPU", config)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-30))
+
+
+class FrozenPass:
+    """A frozen model's forward pass: `pass_(batch)` -> numpy; `engine`, `precision` and `cosine` say what ran."""
+
+    def __init__(self, run: Callable[[np.ndarray], np.ndarray], engine: str, precision: str, cosine: float = 1.0):
+        self.run, self.engine, self.precision, self.cosine = run, engine, precision, cosine
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.run(np.asarray(batch, dtype=np.float32))
+
+    def describe(self) -> str:
+        extra = f", cosine {self.cosine:.4f} to float32" if self.precision != "float32" else ""
+        return f"{self.engine} {self.precision}{extra}"
+
+
+def keras_pass(model) -> FrozenPass:
+    import keras
+    policy = keras.mixed_precision.global_policy().name
+    return FrozenPass(lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x)).astype(np.float32),
+                      "tensorflow", "float32" if policy == "float32" else policy.replace("mixed_", ""))
+
+
+def cache_dir() -> Path:
+    from core.runs import store
+    return store.home() / "cache" / "engines"
+
+
+def frozen_pass(model, key: str, pass_precision: str, calibration: np.ndarray | None = None,
+                log: Callable[[str], None] | None = None) -> FrozenPass:
+    """`model`'s forward pass on the engine in `pass_precision` (float32, bfloat16, int8), converted (and
+    quantized on `calibration`, the run's own training images) once and cached under `key`.
+
+    A reduced precision whose outputs on the calibration images agree less than MIN_COSINE with float32
+    falls back to float32 (logged). Without the engine, the Keras model runs in its own policy."""
+    if pass_precision not in PASS_PRECISIONS:
+        raise ValueError(f"Frozen-pass precision {pass_precision!r} is not one of {', '.join(PASS_PRECISIONS)}: "
+                         f"choose one of them.")
+    if pass_precision != "int8" or not engine_available():
+        return keras_pass(model)  # TensorFlow: float32 is the lecture's own pass, its bfloat16 the fastest on AMX
+    if calibration is None:
+        raise ValueError("int8 needs calibration images (the run's own training images): pass some, or "
+                         "choose float32 or bfloat16.")
+    import openvino as ov
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    f32_path, q_path = folder / f"{key}-float32.xml", folder / f"{key}-int8.xml"
+    if not f32_path.exists():
+        _save(to_openvino(model), f32_path)
+    f32 = ov.Core().read_model(f32_path)
+    check = np.asarray(calibration[:CALIBRATION_IMAGES], dtype=np.float32)
+    if not q_path.exists():
+        _save(quantize(f32, check), q_path)
+    reduced = ov.Core().read_model(q_path)
+    fast = _compiled(reduced, pass_precision)
+    exact = compile_openvino(f32, "float32")
+    fast.cosine = min(cosine(exact(check[s:s + 8])[0], fast(check[s:s + 8])) for s in range(0, len(check), 8))
+    if fast.cosine < MIN_COSINE:
+        if log:
+            log(f"int8 frozen pass agrees only {fast.cosine:.4f} (cosine) with float32 on the calibration images: "
+                f"running it in float32")
+        return keras_pass(model)
+    return fast
+
+
+def _compiled(ov_model, pass_precision: str) -> FrozenPass:
+    compiled = compile_openvino(ov_model, pass_precision)
+    request = compiled.create_infer_request()
+
+    def run(x):
+        return np.array(request.infer({0: x})[0], dtype=np.float32, copy=True)
+    return FrozenPass(run, "openvino", pass_precision)
+
+
+def _save(ov_model, path: Path) -> None:
+    """Write the model's .xml/.bin atomically enough: the .xml (read first) is renamed into place last."""
+    import openvino as ov
+    tmp = path.with_name(path.stem + f".tmp{os.getpid()}.xml")
+    ov.save_model(ov_model, tmp, compress_to_fp16=False)
+    os.replace(tmp.with_suffix(".bin"), path.with_suffix(".bin"))
+    os.replace(tmp, path)
+
+
+def feature_batches(batches, forward: FrozenPass):
+    """A Keras dataset of (frozen-pass outputs, labels) for each batch of `batches` (an ImageBatches, augmented
+    or not): feature extraction with augmentation trains its head on these, epoch after epoch."""
+    import keras
+
+    class FeatureBatches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            x, y = batches[index]
+            return forward(x), y
+
+        def on_epoch_end(self):
+            batches.on_epoch_end()
+    return FeatureBatches()
