@@ -6,6 +6,7 @@ import pytest
 from tests.conftest import cli
 
 
+@pytest.mark.nightly  # about 75 s on AMX, minutes on AVX2-only; the ceiling's measurement runs by default below
 @pytest.mark.slow
 def test_quick_benchmark_reports_every_figure(home, tmp_path):
     doc = tmp_path / "benchmarks.md"
@@ -41,3 +42,14 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
                    *accuracies.values(), *result["peak_memory_mb"].values()):
         assert f"{figure}" in text, figure
     assert all(g["figure"] in text for g in result["goals"]) and "Host:" in text
+
+
+def test_the_ceiling_runs_every_batch_shape_untimed_then_keeps_the_best_timed_pass():
+    """bench.bare_forward: the engine's batches of 32 (a remainder batch included), each shape warmed up once,
+    then the best of CEILING_PASSES timed passes over all the images."""
+    import numpy as np
+    from core.tools import bench
+    calls = []
+    rate = bench.bare_forward(lambda batch: calls.append(len(batch)), np.zeros((40, 8, 8, 3), "uint8"))
+    assert calls == [32, 8] * (1 + bench.CEILING_PASSES)  # one untimed pass, then the timed ones
+    assert rate > 0

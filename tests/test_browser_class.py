@@ -56,7 +56,7 @@ def test_two_users_behind_the_proxy_each_see_only_their_own_runs(browser, server
         context, pg = _compare_as(browser, server, user)
         pg.screenshot(path=f"/tmp/class_compare_{user}.png", full_page=True)
         pg.get_by_text("Manage a run").wait_for()
-        pg.locator('[data-testid="stSelectbox"]').last.click()
+        pg.get_by_role("combobox", name="Run", exact=True).click()  # the "Manage a run" picker
         options = pg.locator('[role="option"]').all_inner_texts()
         seen[user] = (options, pg.locator("body").inner_text())
         context.close()

@@ -93,6 +93,7 @@ def test_prefetch_offline_says_so_and_changes_nothing(home):
     assert not (home / "datasets" / "cats_and_dogs_filtered").exists()
 
 
+@pytest.mark.nightly  # about 70 s; feature extraction on tiny data runs by default (tests/test_train.py)
 @pytest.mark.slow
 @needs_shared("weights", "mobilenet_v2_imagenet_notop.weights.h5")
 def test_mobilenet_feature_extraction_on_the_real_photos(home):

@@ -186,6 +186,7 @@ def test_a_frozen_worker_is_killed_and_fenced_and_its_run_finishes_with_every_ep
     print(f"\nfrozen worker pid {frozen['pid']} gone {gone_after:.1f} s after SIGCONT (killed when found stale)")
 
 
+@pytest.mark.nightly  # about 26 s; a fenced worker's refused writes and a frozen worker killed run by default
 def test_a_frozen_worker_that_cannot_be_killed_exits_without_writing_when_woken(home, tmp_path, monkeypatch):
     """A worker on another machine (here: its recorded host changed) is fenced, not killed; woken, it finds its
     lease gone at its next write and exits with EXIT_FENCED, writing nothing."""

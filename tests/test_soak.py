@@ -13,6 +13,7 @@ from core.config import RunSpec
 LIMIT, SUBMITTERS, RUNS_EACH, READERS = 2, 4, 2, 3
 
 
+@pytest.mark.nightly  # about 50 s; tests/test_soak_class.py's eight students run by default
 @pytest.mark.slow
 def test_soak_short_runs_with_concurrent_readers(home, tiny_data, monkeypatch):
     monkeypatch.setenv("TUNELAB_MAX_RUNS", str(LIMIT))

@@ -138,6 +138,7 @@ def lr_find_figure(result: dict) -> go.Figure:
     fig.update_xaxes(type="log", title_text="learning rate (log scale)")
     fig.update_yaxes(title_text="training loss", range=[min(smoothed) * 0.95, top * 1.05] if smoothed else None)
     fig.update_layout(height=380, margin=dict(t=40, b=40, l=40, r=20), legend=dict(orientation="h", y=-0.25))
+    return fig
 
 
 def ablation_figure(res: dict) -> go.Figure:
