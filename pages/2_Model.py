@@ -11,8 +11,7 @@ from core.analysis.charts import layer_params_figure
 from core.config import ALL_FROZEN, BACKBONES
 from core.data.folders import DataError
 from core.models.layer_table import blocks, freeze_table
-from core.models.weights import WeightsError, check_weights
-from pages.ui import chart, escape_md, setup
+from pages.ui import chart, escape_md, setup, weights_problem
 
 setup("Model", "🧱")
 st.title("🧱 Model: pretrained base and freeze point")
@@ -27,23 +26,6 @@ def base_layers(backbone: str, image_size: int) -> list[dict]:
 @st.cache_data(ttl=60, show_spinner=False)
 def weights_status(backbone: str, image_size: int) -> dict:
     return environment.weights_status(backbone, image_size)
-
-
-@st.cache_data(ttl=60, show_spinner="Checking the weights…")
-def weights_problem(backbone: str, weights: str, image_size: int, stamp: int | None) -> str | None:
-    """None if a run can load these weights, else the sentence saying why not (`stamp`: the file's version)."""
-    try:
-        check_weights(backbone, weights, image_size)
-    except WeightsError as exc:
-        return str(exc)
-    return None
-
-
-def file_stamp(weights: str) -> int | None:
-    try:
-        return Path(weights).expanduser().stat().st_mtime_ns if weights not in ("imagenet", "none") else None
-    except OSError:
-        return None
 
 
 saved = settings.load()["model"]
@@ -72,7 +54,7 @@ if weights_kind == "file":
         except DataError as exc:
             problem = str(exc)
 if problem is None:
-    problem = weights_problem(backbone, weights, int(image_size), file_stamp(weights))
+    problem = weights_problem(backbone, weights, int(image_size))
 if problem:
     st.error(escape_md(problem))
 elif weights_kind == "imagenet":

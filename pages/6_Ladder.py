@@ -4,18 +4,16 @@ beside the book's published accuracies, with the weights each run used stated pl
 Layout and widgets only: which run fills which step, the book's figures and the warnings come from
 `core.analysis.ladder`; the chart from `core.analysis.charts`; test accuracies from `core.analysis.inspection` (cached).
 """
-from pathlib import Path
 
 import streamlit as st
 
 from core import settings
 from core.analysis import charts, inspection, ladder
 from core.models import environment
-from core.models.weights import WeightsError, check_weights
 from core.runs import artifacts, store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE, RunSpec
 from core.data.folders import DataError
-from pages.ui import all_runs, chart, escape_md, fmt_acc, setup, user
+from pages.ui import all_runs, chart, escape_md, fmt_acc, setup, user, weights_problem
 
 setup("Ladder", "🪜")
 st.title("🪜 The lecture's ladder")
@@ -32,23 +30,6 @@ def test_accuracy(run_id: str, model_stamp: float) -> float | None:
     if "test" not in inspection.available_splits(run_id):
         return None
     return inspection.split_result(run_id, "test")["accuracy"]
-
-
-@st.cache_data(ttl=60, show_spinner="Checking the weights…")
-def weights_problem(backbone: str, weights: str, image_size: int, stamp: int | None) -> str | None:
-    """None if the pretrained steps can load these weights, else why not (`stamp`: the weights file's version)."""
-    try:
-        check_weights(backbone, weights, image_size)
-    except WeightsError as exc:
-        return str(exc)
-    return None
-
-
-def file_stamp(weights: str) -> int | None:
-    try:
-        return Path(weights).expanduser().stat().st_mtime_ns if weights not in ("imagenet", "none") else None
-    except OSError:
-        return None
 
 
 runs = all_runs()
@@ -128,7 +109,7 @@ chosen = st.multiselect("Steps", [r for r, _ in ladder.STEPS], default=[r for r,
                         key="ladder_steps", format_func=dict(ladder.STEPS).get)
 
 # The warning follows the current selection (these widgets are not in a form, so it never lags behind).
-problem = weights_problem(backbone, weights, int(size), file_stamp(weights))
+problem = weights_problem(backbone, weights, int(size))
 if problem:
     st.warning(escape_md(f"The pretrained steps would fail with these weights. {problem}"))
 elif weights == "none":

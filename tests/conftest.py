@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,17 @@ def make_folder(root: Path, per_class: dict[str, int], classes=("cats", "dogs"),
 @pytest.fixture
 def tiny_data(tmp_path):
     return make_folder(tmp_path / "tiny", {"train": 12, "validation": 6, "test": 4})
+
+
+def poll_until(predicate, timeout: float = 180.0, poll: float = 0.05):
+    """`predicate()`'s first truthy value, checked every `poll` seconds; AssertionError after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s")
 
 
 def needs_shared(*parts):

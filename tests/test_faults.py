@@ -24,19 +24,13 @@ from core.runs import runner, store
 from core.runs.callbacks import latest_checkpoint
 from core.config import RunSpec
 from core.runs.worker import run_worker
-from tests.conftest import ROOT, cli, make_folder
+from tests.conftest import ROOT, cli, make_folder, poll_until
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
 def _wait_for(predicate, timeout=120.0, poll=0.02):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("timed out")
+    return poll_until(predicate, timeout, poll)
 
 
 def _orphans(home: Path) -> list[Path]:

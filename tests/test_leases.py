@@ -19,19 +19,13 @@ from core.data import manifest
 from core.runs import artifacts, lease, runner, store
 from core.runs.callbacks import save_atomic
 from core.config import RunSpec
-from tests.conftest import make_folder
+from tests.conftest import make_folder, poll_until
 
 STALE_S = 8
 
 
 def _wait_for(predicate, timeout=180.0, poll=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("timed out")
+    return poll_until(predicate, timeout, poll)
 
 
 def _run() -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from core.data.folders import DataError, stratified_split
 from core.runs import artifacts, runner, store
 from core.runs.callbacks import RunRecorder, StopRequested
 from core.runs.worker import run_worker
-from tests.conftest import cli, make_folder
+from tests.conftest import cli, make_folder, poll_until
 
 
 def _train_inline(data, epochs=1, seed=0, **overrides) -> str:
@@ -36,13 +35,7 @@ def _sha1(path) -> str:
 
 
 def _wait_for(predicate, timeout=180.0, poll=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError("timed out")
+    return poll_until(predicate, timeout, poll)
 
 
 @pytest.fixture

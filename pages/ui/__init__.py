@@ -155,6 +155,25 @@ def image_upload(label: str, key: str, size: int, where=None) -> np.ndarray | No
     return image
 
 
+@st.cache_data(ttl=60, show_spinner="Checking the weights…")
+def _weights_problem(backbone: str, weights: str, image_size: int, stamp: int | None) -> str | None:
+    from core.models.weights import WeightsError, check_weights
+    try:
+        check_weights(backbone, weights, image_size)
+    except WeightsError as exc:
+        return str(exc)
+    return None
+
+
+def weights_problem(backbone: str, weights: str, image_size: int) -> str | None:
+    """None if a run can load these weights, else the sentence saying why not; cached per weights file version."""
+    try:
+        stamp = Path(weights).expanduser().stat().st_mtime_ns if weights not in ("imagenet", "none") else None
+    except OSError:
+        stamp = None
+    return _weights_problem(backbone, weights, int(image_size), stamp)
+
+
 def current_dataset() -> tuple[Path, str]:
     """`datasets.current()` for a page: while the demo data is generated on first use (by this page, or another
     page, tab or run at the same time), a progress bar says so instead of a silent, empty page."""
