@@ -147,16 +147,6 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     from core.models import features, networks
     from core.data.pipeline import decoded_images
 
-    class EpochTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.t0)
-
     def head_on(base):
         return networks.head(base.output_shape[1:], 2, "flatten", 0.5)
 
@@ -167,7 +157,7 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     networks.compile_model(ref, 1e-5, 2)
     gen = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
         folder, target_size=(SIZE, SIZE), batch_size=BATCH, class_mode="binary")
-    timer = EpochTimer()
+    timer = _EpochTimer.make()
     ref.fit(gen, epochs=epochs, verbose=0, callbacks=[timer])
     reference = timer.times[-1]
 
@@ -182,7 +172,7 @@ def fine_tune_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     inputs = keras.Input(top.input_shape[1:])
     engine = keras.Model(inputs, head_on(base)(top(inputs)))
     networks.compile_model(engine, 1e-5, 2)
-    timer = EpochTimer()
+    timer = _EpochTimer.make()
     engine.fit(feats, labels, batch_size=BATCH, epochs=epochs, verbose=0, callbacks=[timer], shuffle=True)
     return {"reference_s_per_epoch": round(reference, 2), "engine_s_per_epoch": round(timer.times[-1], 3),
             "engine_one_off_extraction_s": round(extraction, 2), "images": len(paths)}

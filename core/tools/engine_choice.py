@@ -15,19 +15,9 @@ import time
 
 import numpy as np
 
+from core.tools.bench import bare_forward
+
 SIZE, BATCH = 150, 32
-
-
-def _best_rate(fn, batches, passes: int = 3) -> float:
-    for b in batches:
-        fn(b)
-    best = float("inf")
-    for _ in range(passes):
-        t0 = time.perf_counter()
-        for b in batches:
-            fn(b)
-        best = min(best, time.perf_counter() - t0)
-    return round(sum(len(b) for b in batches) / best, 1)
 
 
 def _images(root, split: str, n: int) -> np.ndarray:
@@ -47,7 +37,7 @@ def measure(root, weights: str, n: int = 64, log=print) -> dict:
 
     def record(name, fn, convert_s, reference=None):
         feats = np.concatenate([fn(b) for b in batches])
-        rate = _best_rate(fn, batches)
+        rate = bare_forward(fn, check)  # the bench's ceiling: same batches of 32, best of 3 passes
         row = {"images_per_s": rate, "convert_s": round(convert_s, 1),
                "cosine_to_tf_float32": round(inference.cosine(feats, reference), 5) if reference is not None else 1.0}
         out["candidates"][name] = row
