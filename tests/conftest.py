@@ -77,6 +77,29 @@ def cli(*args, home, check=True, timeout=600, env=None):
     return proc
 
 
+def cli_here(*args, home):
+    """`python -m core ARGS` run by `core.cli.main` in this process, without a new interpreter's TensorFlow start-up
+    (for checks of what a command prints; tests of the real process use `cli`): returncode, stdout, stderr."""
+    import contextlib
+    import io
+
+    from core.cli import main
+    out, err, old = io.StringIO(), io.StringIO(), os.environ.get("TUNELAB_HOME")
+    os.environ["TUNELAB_HOME"] = str(home)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exit_:  # argparse's own errors
+                code = exit_.code
+    finally:
+        if old is None:
+            os.environ.pop("TUNELAB_HOME", None)
+        else:
+            os.environ["TUNELAB_HOME"] = old
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
 # -- a lab home with finished tiny runs (Inspect, Ladder, report tests) -------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -401,6 +401,7 @@ def test_every_page_opens_by_url_without_an_exception(server, page, path, headin
     assert_no_exception(page)
 
 
+@pytest.mark.nightly  # about 22 s in a browser; tests/test_pages.py checks every recipe's defaults with AppTest by default
 def test_choosing_a_recipe_fills_the_train_form_with_its_defaults(server, page):
     """Issue: switching recipe kept the previous recipe's epochs and learning rate, which the run then used."""
     from core.config import RECIPES, RunSpec, rate_text

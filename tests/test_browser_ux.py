@@ -82,6 +82,7 @@ def test_a_huge_or_broken_upload_is_one_sentence_and_the_augmentation_page_stays
     pg.screenshot(path=f"{SHOTS}/ux_augmentation_upload_refused.png")
 
 
+@pytest.mark.nightly  # about 15 s in a browser; tests/test_pages_ux.py checks the same refusal with AppTest by default
 def test_a_missing_weights_file_is_refused_and_never_saved_as_imagenet(server, page):
     pg = page
     open_page(pg, server, "Model")

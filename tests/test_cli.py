@@ -1,4 +1,5 @@
-"""The command line as users and outside checks call it: `python -m core ...` in a subprocess."""
+"""The command line as users and outside checks call it: `python -m core ...` in a subprocess (`cli`), or, for what
+a command prints, `core.cli.main` in this process (`cli_here`: no second TensorFlow start-up)."""
 import json
 import os
 import subprocess
@@ -6,11 +7,11 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_DATA, cli, make_folder, needs_shared
+from tests.conftest import ROOT, SHARED_DATA, cli, cli_here, make_folder, needs_shared
 
 
 def test_layers_json_is_the_lectures_table(home):
-    table = json.loads(cli("layers", "--backbone", "vgg16", "--freeze-from", "block5_conv1", "--image-size", 150,
+    table = json.loads(cli_here("layers", "--backbone", "vgg16", "--freeze-from", "block5_conv1", "--image-size", 150,
                            "--json", home=home).stdout)
     assert (table["total_params"], table["trainable_params"], table["non_trainable_params"]) == \
         (14_714_688, 7_079_424, 7_635_264)
@@ -38,7 +39,7 @@ def test_scan_json_reports_counts_and_skipped(home, tiny_data):
     (["stop", "no-such-run"], ["no-such-run"]),
 ])
 def test_bad_input_exits_non_zero_with_one_sentence(home, args, words):
-    proc = cli(*args, home=home, check=False)
+    proc = cli_here(*args, home=home)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     message = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -53,6 +54,27 @@ def test_one_class_and_empty_folders_are_refused(home, tmp_path):
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_train_wait_then_runs_export_evaluate(home, tiny_data, tmp_path):
+    """The default-run twin of the demo-data walk below: tiny data, training and `runs` in real processes."""
+    proc = cli("train", "--recipe", "scratch", "--data", tiny_data, "--epochs", 2, "--image-size", 48,
+               "--batch-size", 8, "--name", "tiny run", "--wait", home=home)
+    lines = proc.stdout.strip().splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1", "2"]
+    result = json.loads(lines[-1])
+    assert {"run_id", "status", "epochs_done", "best_val_acc", "final_val_acc", "final_val_loss",
+            "seconds"} <= set(result)
+    assert result["status"] == "finished" and result["epochs_done"] == 2
+    runs = json.loads(cli("runs", "--json", home=home).stdout)
+    assert runs[0]["name"] == "tiny run" and runs[0]["epochs_total"] == 2 and runs[0]["status"] == "finished"
+    assert {"id", "name", "recipe", "backbone", "status", "pid", "epochs_done", "epochs_total", "best_val_acc",
+            "created", "owner", "started", "finished", "executor"} <= set(runs[0])
+    assert cli_here("export", result["run_id"], tmp_path / "model.keras", home=home).returncode == 0
+    assert (tmp_path / "model.keras").stat().st_size > 10_000
+    scores = json.loads(cli_here("evaluate", result["run_id"], "--data", tiny_data, "--json", home=home).stdout)
+    assert scores["split"] == "test" and scores["n"] == 8 and len(scores["confusion_matrix"]) == 2
+
+
+@pytest.mark.nightly  # about 50 s (the generated demo data); the same walk on tiny data runs by default (above)
 def test_train_wait_on_the_demo_data_then_runs_export_evaluate(home, tmp_path):
     proc = cli("train", "--recipe", "scratch", "--epochs", 2, "--image-size", 48, "--name", "demo run", "--wait",
                home=home)

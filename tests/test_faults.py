@@ -84,7 +84,7 @@ def test_kill_during_feature_extraction_then_resume(home, tmp_path):
     _check_complete(run_id, 2, home)
 
 
-@pytest.mark.nightly  # about 35 s; one kill mid-epoch and resume runs by default (tests/test_train.py)
+@pytest.mark.nightly  # about 35 s; a kill and resume of a real worker runs by default (tests/test_split_record.py)
 def test_random_kills_mid_epoch_and_while_checkpointing_lose_no_finished_epoch(home, tiny_data):
     """One run killed 5 times (first mid-epoch, then at random moments), resumed after each kill."""
     rng = random.Random(20240607)
@@ -202,6 +202,7 @@ def test_an_unwritable_home_gets_one_sentence_naming_the_folder(tmp_path, tiny_d
             call()
 
 
+@pytest.mark.nightly  # about 21 s; tests/test_soak_class.py's eight concurrent students check the same by default
 def test_simultaneous_submitters_lose_no_run_and_respect_the_limit(home, tiny_data, monkeypatch):
     monkeypatch.setenv("TUNELAB_MAX_RUNS", "1")
     env = dict(os.environ, TUNELAB_HOME=str(home), TUNELAB_MAX_RUNS="1", TF_CPP_MIN_LOG_LEVEL="3")

@@ -141,12 +141,12 @@ def test_a_stale_worker_is_only_killed_when_it_is_that_runs_worker_process(home)
 # -- real workers, frozen and woken ------------------------------------------------------------------------------------
 
 def _start_frozen(home, tmp_path, monkeypatch, epochs=6):
-    """A detached worker that has finished one epoch, then SIGSTOPped for 15 s (stale after 8 s)."""
+    """A detached worker that has finished one epoch, then SIGSTOPped (stale after STALE_S seconds)."""
     monkeypatch.setenv("TUNELAB_HEARTBEAT_STALE_S", str(STALE_S))
     data = make_folder(tmp_path / "tiny", {"train": 12, "validation": 6})
     spec = RunSpec.from_recipe("scratch", data=str(data), image_size=48, epochs=epochs, batch_size=2)
     run_id = runner.submit(spec)
-    _wait_for(lambda: store.get_run(run_id)["epochs_done"] >= 1)
+    _wait_for(lambda: 1 in _logged_epochs(run_id))  # the epoch's row is written first, then its log line
     run = store.get_run(run_id)
     os.kill(run["pid"], signal.SIGSTOP)
     return run_id, run
@@ -159,7 +159,7 @@ def _logged_epochs(run_id) -> list[int]:
 
 def test_a_frozen_worker_is_killed_and_fenced_and_its_run_finishes_with_every_epoch_once(home, tmp_path, monkeypatch):
     run_id, frozen = _start_frozen(home, tmp_path, monkeypatch)
-    time.sleep(15)
+    time.sleep(STALE_S + 2)  # heartbeats come every STALE_S / 4: the last one is now more than STALE_S old
     runner.kick()
     run = store.get_run(run_id)
     assert run["status"] == "interrupted" and "killed and fenced off" in run["error"]
@@ -186,7 +186,7 @@ def test_a_frozen_worker_that_cannot_be_killed_exits_without_writing_when_woken(
     lease gone at its next write and exits with EXIT_FENCED, writing nothing."""
     run_id, frozen = _start_frozen(home, tmp_path, monkeypatch)
     store.update_run(run_id, host="another-machine")
-    time.sleep(15)
+    time.sleep(STALE_S + 2)  # heartbeats come every STALE_S / 4: the last one is now more than STALE_S old
     runner.kick()
     run = store.get_run(run_id)
     assert run["status"] == "interrupted" and "fenced off" in run["error"] and "killed" not in run["error"]

@@ -133,6 +133,7 @@ def test_a_killed_run_resumes_to_finished_with_its_split_record_byte_identical(h
     assert final["status"] == "finished", final["error"]
     assert path.read_bytes() == before
     assert [r["epoch"] for r in store.epochs(run_id)] == [1, 2, 3, 4]
+    assert any("resuming from" in line["message"] for line in store.log_lines(run_id))
     info = store.get_run(run_id)["info"]
     assert info["left_out"] == 5 and info["new_files"] == 20
     print(f"\nkilled after epoch {killed_after}, 5 files removed and 20 added: finished with "

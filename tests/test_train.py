@@ -81,6 +81,7 @@ def _wait_for(predicate, timeout=120.0):
     raise AssertionError("timed out")
 
 
+@pytest.mark.nightly  # about 30 s; tests/test_split_record.py kills a real worker and resumes it by default
 def test_killed_worker_is_interrupted_and_resume_finishes(home, tiny_data):
     spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=25, batch_size=2)
     run_id = runner.submit(spec)
@@ -109,6 +110,7 @@ def test_stop_ends_a_run_at_the_next_batch_and_keeps_its_epochs(home, tiny_data)
     assert (store.run_dir(run_id) / "last.keras").is_file() and (store.run_dir(run_id) / "best.keras").is_file()
 
 
+@pytest.mark.nightly  # about 17 s with two real workers; tests/test_class.py checks the one-slot queue by default
 def test_queue_respects_the_concurrency_limit(home, tiny_data, monkeypatch):
     monkeypatch.setenv("TUNELAB_MAX_RUNS", "1")
     spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=2, batch_size=8)
