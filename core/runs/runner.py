@@ -214,12 +214,14 @@ def kick() -> None:
         remove_orphans()
 
 
-def submit(spec: RunSpec, user: str | None = None) -> str:
+def submit(spec: RunSpec, user: str | None = None, assignment: str | None = None) -> str:
     """Validate `spec`, store it as a queued run of `user` (default: the acting user), and start it if a slot
     is free. Returns the run id. A user with `user_max_queued()` runs waiting is refused (ValueError).
 
     A relative data folder or weights file is made absolute here, against the submitter's current
-    folder: the worker runs elsewhere, and the dashboard may read the run from anywhere."""
+    folder: the worker runs elsewhere, and the dashboard may read the run from anywhere. A run for an
+    `assignment` (`core.runs.assignments`) must keep its fixed values and leave its held-out images out
+    (ValueError otherwise); the run records the assignment's id."""
     user = access.acting(user)
     spec.validate()
     _check_queue_room(user)
@@ -227,8 +229,14 @@ def submit(spec: RunSpec, user: str | None = None) -> str:
         spec.data = absolute_path(spec.data)
     if spec.weights not in ("imagenet", "none") and Path(spec.weights).expanduser().exists():
         spec.weights = absolute_path(spec.weights)
+    if assignment is not None:
+        from core.runs import assignments
+        task = assignments.get(assignment)
+        assignments.check_run_spec(task, spec)
+        assignment = task["id"]
     run_id = store.create_run(spec.to_dict(), spec.display_name(), spec.recipe,
-                              spec.backbone if spec.uses_backbone else None, spec.total_epochs, owner=user)
+                              spec.backbone if spec.uses_backbone else None, spec.total_epochs, owner=user,
+                              assignment=assignment)
     store.log(run_id, f"queued: {spec.display_name()}")
     kick()
     return run_id
