@@ -169,16 +169,18 @@ def _same(key: str, a, b) -> bool:
     return a == b
 
 
-def build(assignment: dict, values: dict | None = None, confine: bool = False):
+def build(assignment: dict, values: dict | None = None, confine: bool = False, strict: bool = True):
     """The checked RunSpec of a student run of `assignment`: the student's `values` with the assignment's fixed
     values and recipe on top, and the held-out images added to its `exclude` list. ValueError (one sentence) if
-    a value the student gave differs from a fixed one."""
+    a value the student gave differs from a fixed one; `strict=False` (a form whose fixed fields show the
+    assignment's values) lets the fixed values replace the student's silently."""
     from core.runs.specs import build_spec
-    values = {k: v for k, v in (values or {}).items() if v is not None}
+    values = {k: v for k, v in (values or {}).items() if v is not None and (strict or k not in assignment["spec"])}
     recipe = values.pop("recipe", None) or assignment["recipe"]
-    if recipe != assignment["recipe"]:
+    if recipe != assignment["recipe"] and strict:
         raise ValueError(f"The assignment {assignment['name']!r} fixes the recipe {assignment['recipe']}, not "
                          f"{recipe}: leave --recipe out, or set it to {assignment['recipe']}.")
+    recipe = assignment["recipe"]
     for key, fixed in assignment["spec"].items():
         if key in values and not _same(key, values[key], fixed):
             raise ValueError(f"{key} is fixed at {fixed!r} by the assignment {assignment['name']!r} (got "
@@ -209,11 +211,12 @@ def check_run_spec(assignment: dict, spec) -> None:
                          f"{assignment['name']!r}: build it with core.runs.assignments.build, which leaves them out.")
 
 
-def submit(assignment_id: str, values: dict | None = None, user: str | None = None, confine: bool = False) -> str:
-    """Queue a run of `user` (default: the acting user) for the assignment; returns the run id."""
+def submit(assignment_id: str, values: dict | None = None, user: str | None = None, confine: bool = False,
+           strict: bool = True) -> str:
+    """Queue a run of `user` (default: the acting user) for the assignment (`build`'s rules); returns the run id."""
     from core.runs import runner
     assignment = get(assignment_id)
-    return runner.submit(build(assignment, values, confine), user=user, assignment=assignment["id"])
+    return runner.submit(build(assignment, values, confine, strict), user=user, assignment=assignment["id"])
 
 
 # -- held-out scores ---------------------------------------------------------------------------------------------------
