@@ -65,7 +65,9 @@ if info.uses_backbone:
     if info.fine_tunes and model_values["freeze_from"] == ALL_FROZEN:
         st.warning("The Model page's freeze point leaves every layer frozen: fine-tuning needs a first trainable "
                    "layer. Choose a block there, or pick a feature-extraction recipe.")
-    st.page_link("pages/2_Model.py", label="Change the backbone, weights or freeze point on the Model page", icon="🧱")
+    if not {"backbone", "weights"} <= set(fixed):
+        st.page_link("pages/2_Model.py", label="Change the backbone, weights or freeze point on the Model page",
+                     icon="🧱")
 
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
@@ -93,7 +95,7 @@ with st.form("train_form"):
         values["augment"] = lab_aug.to_dict() if augment == "lab" else augment
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
-    values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
+    values["name"] = form.text(a4, recipe, "name", placeholder=task["name"] if task else defaults.display_name()) or None
     w1, w2, w3, _ = st.columns(4)
     values["class_weight"] = form.choice(w1, recipe, "class_weight", list(CLASS_WEIGHTS), "none")
     values["exclude"] = exclusions.hashes(fixed.get("data") or settings.load()["data"] or current_dataset()[0])

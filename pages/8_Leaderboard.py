@@ -25,6 +25,8 @@ table.board { width: 100%; border-collapse: collapse; font-size: 1.9rem; }
 table.board th { font-size: 1.2rem; text-align: left; border-bottom: 3px solid #888; padding: 0.3em 0.6em; }
 table.board td { padding: 0.35em 0.6em; border-bottom: 1px solid #ddd; }
 table.board td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.board td.rank, table.board th { white-space: nowrap; }
+table.board td.run { font-size: 1.1rem; color: #555; }
 table.board tr.top td { font-weight: 700; }
 </style>"""
 
@@ -33,8 +35,8 @@ def board_html(rows: list[dict]) -> str:
     """The ranking as an HTML table in large type (names escaped)."""
     medal = {1: "🥇", 2: "🥈", 3: "🥉"}
     body = "".join(
-        f"<tr class='{'top' if r['rank'] == 1 else ''}'><td>{medal.get(r['rank'], '')} {r['rank']}</td>"
-        f"<td>{html.escape(r['student'])}</td><td>{html.escape(r['run'])}</td>"
+        f"<tr class='{'top' if r['rank'] == 1 else ''}'><td class='rank'>{medal.get(r['rank'], '')} {r['rank']}</td>"
+        f"<td>{html.escape(r['student'])}</td><td class='run'>{html.escape(r['run'])}</td>"
         f"<td class='num'>{r['accuracy']:.3f}</td><td class='num'>{r['n']}</td></tr>" for r in rows)
     return (f"{BOARD_CSS}<table class='board'><tr><th>rank</th><th>student</th><th>run</th>"
             f"<th>held-out accuracy</th><th>images</th></tr>{body}</table>")

@@ -186,7 +186,7 @@ def build(assignment: dict, values: dict | None = None, confine: bool = False, s
             raise ValueError(f"{key} is fixed at {fixed!r} by the assignment {assignment['name']!r} (got "
                              f"{values[key]!r}): leave it out, or set it to the assignment's value.")
     exclude = sorted(set(values.get("exclude") or []) | set(heldout_hashes(assignment)))
-    name = values.get("name") or f"{assignment['name']} · {recipe}"
+    name = values.get("name") or assignment["name"]
     return build_spec(recipe, {**values, **assignment["spec"], "exclude": exclude, "name": name}, confine=confine)
 
 

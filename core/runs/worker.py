@@ -374,6 +374,7 @@ def score_heldout(run_id: str, lease: Lease) -> None:
     reads; a failure is logged (the run stays finished, `python -m core leaderboard` scores it later)."""
     from core.analysis import leaderboard
     lease.progress(stage="scoring on the assignment's held-out images", time=time.time())
+    started = time.time()
     try:
         result = leaderboard.score_run(run_id, holding=lease.token)
     except LeaseLost:
@@ -382,7 +383,8 @@ def score_heldout(run_id: str, lease: Lease) -> None:
         lease.log(f"held-out scoring failed ({type(exc).__name__}: {exc}); `python -m core leaderboard` scores the "
                   f"run later")
         return
-    lease.log(f"held-out score: accuracy {result['accuracy']:.4f} on {result['n']} images")
+    lease.log(f"held-out score: accuracy {result['accuracy']:.4f} on {result['n']} images "
+              f"({time.time() - started:.1f} s)")
 
 
 def _train(run_id: str, lease: Lease) -> str:
