@@ -138,3 +138,14 @@ def test_only_teachers_create_assignments_and_the_command_line_prints_the_leader
     assert [a["id"] for a in listed] == [made["id"]]
     board = json.loads(cli("leaderboard", made["id"], "--json", home=tmp_path / "home").stdout)
     assert board["rows"] == [] and board["assignment"]["heldout_images"] == 4
+
+
+def test_a_rerun_counts_for_the_same_assignment_while_it_exists(teacher, tmp_path, monkeypatch):
+    from core.runs.specs import rerun_spec
+    task = _assignment(tmp_path)
+    monkeypatch.setattr(runner, "kick", lambda: None)
+    first = store.get_run(assignments.submit(task["id"], {"lr": 2e-4}, user="bob"))
+    again = runner.submit(rerun_spec(first["spec"]), user="bob", assignment=assignments.still_open(first["assignment"]))
+    assert store.get_run(again)["assignment"] == task["id"]  # what Compare's "Rerun this" does
+    assignments.delete(task["id"], user="ann")
+    assert assignments.still_open(first["assignment"]) is None

@@ -136,6 +136,16 @@ def get(assignment_id: str) -> dict:
                      if not rows else f"{len(rows)} assignments match {assignment_id!r}: give its id.")
 
 
+def still_open(assignment_id: str | None) -> str | None:
+    """`assignment_id` if that assignment still exists, else None (a rerun of a run whose assignment was deleted
+    is an ordinary run)."""
+    if not assignment_id:
+        return None
+    with store.connect() as c:
+        found = c.execute("SELECT id FROM assignments WHERE id = ?", (assignment_id,)).fetchone()
+    return found[0] if found else None
+
+
 def delete(assignment_id: str, user: str | None = None) -> None:
     """Remove an assignment and its scores (teachers only); its runs stay, with their recorded splits."""
     access.require_teacher("delete an assignment", user)
