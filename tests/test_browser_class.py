@@ -2,7 +2,8 @@
 users in two browser contexts (Playwright's extra_http_headers stands in for the proxy), each seeing only their
 own runs; a request without the header is refused in one sentence. An assignment: the teacher's Leaderboard page
 in presentation mode (its screenshot goes to docs/screenshots/leaderboard.png) and a student's Train page opened
-by the assignment's link, filled in and locked. Reuses tests/test_browser.py's fixtures.
+by the assignment's link, filled in and locked (nightly: `bash .ci/nightly -k leaderboard`; the default run checks
+both with AppTest in tests/test_assignment_pages.py). Reuses tests/test_browser.py's fixtures.
 
 The scores on the board are stored by this test for stand-in runs (nothing is trained here): the page only reads
 the scores the worker records (`tests/test_assignments.py` checks that it records them).
@@ -117,6 +118,7 @@ def _open(browser, server, user, path):  # noqa: F811
     return context, pg
 
 
+@pytest.mark.nightly  # 15-25 s of browser; the default run's twins: tests/test_assignment_pages.py (AppTest)
 def test_the_leaderboard_projects_each_students_best_run_and_the_link_fills_the_train_page(browser, server):  # noqa: F811
     link = f"Train?assignment={SEEDED['assignment']}"
     context, pg = _open(browser, server, "ann", f"Leaderboard?present=1&assignment={SEEDED['assignment']}")
