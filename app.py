@@ -37,7 +37,9 @@ def home() -> None:
         "3. **Train**: start a recipe and watch its curves live; stop or resume it.\n"
         "4. **Compare**: put runs side by side, download metrics, models and one-page reports.\n"
         "5. **Inspect**: see what a trained model gets wrong, its feature maps and where it looks (Grad-CAM).\n"
-        "6. **Ladder**: replay the lecture's five steps and set them beside the book's published accuracies.")
+        "6. **Ladder**: replay the lecture's five steps and set them beside the book's published accuracies.\n"
+        "7. **Data**: find duplicates across splits and likely label errors, and leave them out.\n"
+        "8. **Leaderboard**: a teacher's assignments, each student's best run scored on held-out images.")
 
     st.header("Dataset in use")
     try:
@@ -128,5 +130,6 @@ PAGES = [
     st.Page("pages/5_Inspect.py", title="Inspect", icon="🔍"),
     st.Page("pages/6_Ladder.py", title="Ladder", icon="🪜"),
     st.Page("pages/7_Data.py", title="Data", icon="🩺"),
+    st.Page("pages/8_Leaderboard.py", title="Leaderboard", icon="🏆"),
 ]
 st.navigation(PAGES).run()

@@ -131,10 +131,22 @@ def _wait_and_report(run_id: str) -> int:
     return 0 if run["status"] == "finished" else 1
 
 
+def _cli_values(a) -> dict:
+    """The RunSpec values given on the command line (None: not given)."""
+    from core.config import RunSpec
+    return {name: getattr(a, name) for name, meta in RunSpec.params().items() if meta["cli"]}
+
+
 def cmd_train(a):
     from core.runs import runner
-    spec = _spec_from_args(a)
-    run_id = runner.submit(spec)
+    if a.assignment:
+        from core.runs import assignments
+        run_id = assignments.submit(a.assignment, {**_cli_values(a), "recipe": a.recipe})
+    elif not a.recipe:
+        raise ValueError("train needs --recipe (one of the recipes, see --help), or --assignment ID to train for an "
+                         "assignment.")
+    else:
+        run_id = runner.submit(_spec_from_args(a))
     if a.wait:
         print(f"queued run {run_id}", flush=True)
         return _wait_and_report(run_id)
@@ -177,7 +189,7 @@ def cmd_runs(a):
             "status": r["status"], "pid": r["pid"], "epochs_done": r["epochs_done"],
             "epochs_total": r["epochs_total"], "best_val_acc": r["best_val_acc"], "created": r["created"],
             "started": r["started"], "finished": r["finished"], "host": r["host"],
-            "executor": r["executor"] or "local", "node": r["node"],
+            "executor": r["executor"] or "local", "node": r["node"], "assignment": r["assignment"],
             "weights_used": r["weights_used"], "error": r["error"]} for r in rows]
     if a.json:
         return _print_json(out)
@@ -263,6 +275,57 @@ def cmd_evaluate(a):
     print("confusion matrix (rows: true, columns: predicted): " + ", ".join(result["classes"]))
     for cls, row in zip(result["classes"], result["confusion_matrix"]):
         print(f"  {cls:<12}" + " ".join(f"{n:>6}" for n in row))
+
+
+def cmd_assignment(a):
+    from core.runs import assignments
+    if a.action == "create":
+        if not a.name or not a.recipe:
+            raise ValueError("assignment create needs a NAME and --recipe: e.g. `python -m core assignment create "
+                             "'Week 3' --recipe fine_tune --epochs 5 --image-size 96`.")
+        values = {k: v for k, v in _cli_values(a).items() if v is not None}
+        found = assignments.create(a.name, a.recipe, values, heldout_fraction=a.heldout_fraction,
+                                   heldout_seed=a.heldout_seed)
+        if a.json:
+            return _print_json({k: found[k] for k in ("id", "name", "owner", "recipe", "spec")}
+                               | {"heldout_images": len(found["heldout"]["files"]), "link": assignments.link(found["id"])})
+        print(f"assignment {found['id']}: {found['name']} ({assignments.describe(found)}); "
+              f"{len(found['heldout']['files'])} held-out images ({found['heldout']['source']})")
+        print(f"students open: {assignments.link(found['id'])}   (or: python -m core train --assignment {found['id']})")
+        return
+    if a.action == "delete":
+        if not a.name:
+            raise ValueError("assignment delete needs the assignment's id: `python -m core assignment list` lists them.")
+        found = assignments.get(a.name)
+        assignments.delete(found["id"])
+        print(f"assignment {found['id']}: deleted (its runs are kept)")
+        return
+    rows = [{k: x[k] for k in ("id", "name", "owner", "created", "recipe", "spec")}
+            | {"heldout_images": len(x["heldout"]["files"]), "heldout_source": x["heldout"]["source"],
+               "link": assignments.link(x["id"])} for x in assignments.list_all()]
+    if a.json:
+        return _print_json(rows)
+    for x in rows:
+        print(f"{x['id']}  {x['name']}  by {x['owner']}: {assignments.describe(x)}; {x['heldout_images']} held-out "
+              f"images; {x['link']}")
+    if not rows:
+        print("no assignments yet (a teacher creates one: python -m core assignment create NAME --recipe R ...)")
+
+
+def cmd_leaderboard(a):
+    from core.analysis import leaderboard
+    from core.runs import assignments
+    found = assignments.get(a.assignment)
+    if not a.no_score:  # finished runs the worker did not score (it failed, or they are older): score them here
+        for run_id in leaderboard.unscored(found["id"]):
+            try:
+                leaderboard.score_run(run_id)
+            except (ValueError, FileNotFoundError) as exc:
+                print(f"run {run_id} not scored: {exc}", file=sys.stderr)
+    result = leaderboard.board(found["id"])
+    if a.json:
+        return _print_json(result)
+    print(leaderboard.text_table(result))
 
 
 def cmd_prefetch(a):
@@ -362,8 +425,10 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_ablate)
 
     s = sub.add_parser("train", help="queue a run of a recipe (see --recipe); other flags override its defaults")
-    s.add_argument("--recipe", required=True, choices=list(RECIPES))
+    s.add_argument("--recipe", choices=list(RECIPES))
     _add_spec_flags(s)
+    s.add_argument("--assignment", metavar="ID", help="train for a teacher's assignment: its recipe, data and "
+                                                      "budget, its held-out images left out")
     s.add_argument("--wait", action="store_true", help="print each epoch and a JSON summary at the end")
     s.set_defaults(func=cmd_train)
 
@@ -411,6 +476,25 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("whoami", help="the user this command line acts as (TUNELAB_USER, else the OS user)")
     s.set_defaults(func=cmd_whoami)
+
+    s = sub.add_parser("assignment", help="teachers: create or delete an assignment (fixed recipe, data, budget; "
+                                          "a held-out test split); anyone: list them")
+    s.add_argument("action", choices=["create", "list", "delete"])
+    s.add_argument("name", nargs="?", help="create: the assignment's name; delete: its id")
+    s.add_argument("--recipe", choices=list(RECIPES))
+    _add_spec_flags(s)
+    s.add_argument("--heldout-fraction", type=float, default=0.1,
+                   help="of a folder without test/ images, the share of each class held out (default 0.1)")
+    s.add_argument("--heldout-seed", type=int, default=0, help="seeds the choice of held-out images (default 0)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_assignment)
+
+    s = sub.add_parser("leaderboard", help="an assignment's ranking: each student's best finished run, scored on "
+                                           "the held-out images")
+    s.add_argument("assignment")
+    s.add_argument("--no-score", action="store_true", help="only read the stored scores (score nothing here)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_leaderboard)
 
     s = sub.add_parser("export", help="write a run's model to PATH in a deployable format, with a parity report "
                                       "on its own test split")

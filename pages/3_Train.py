@@ -4,11 +4,11 @@ import streamlit as st
 from core import settings
 from core.analysis import charts
 from core.config import ALL_FROZEN, BACKBONES, CLASS_WEIGHTS, PRECISIONS, RECIPES, RunSpec, rate_text
-from core.data.augment import PRESET_TITLES, PRESETS
+from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig
 from core.data import exclusions
 from core.data.folders import DataError
 from core.models import environment
-from core.runs import monitor, runner
+from core.runs import assignments, monitor, runner, store
 from core.runs.specs import build_spec
 from pages.ui import all_runs, chart, current_dataset, escape_md, fmt_acc, fmt_duration, pick_run, setup, user
 from pages.ui import spec_form as form
@@ -16,7 +16,25 @@ from pages.ui import spec_form as form
 setup("Train", "📈")
 st.title("📈 Train")
 
-recipe = st.selectbox("Recipe", list(RECIPES), key="train_recipe", format_func=lambda r: RECIPES[r].title)
+task = None  # the assignment this page was opened for (Train?assignment=<id>, the link a teacher hands out)
+if st.query_params.get(assignments.PARAM):
+    try:
+        task = assignments.get(st.query_params[assignments.PARAM])
+    except (ValueError, RuntimeError) as exc:
+        st.error(escape_md(f"{exc} The form below is not filled in."))
+fixed = task["spec"] if task else {}
+if task:
+    st.session_state["train_recipe"] = task["recipe"]
+    st.info(f"**Assignment: {escape_md(task['name'])}** (set by {escape_md(task['owner'])}). The fields marked 🔒 "
+            f"are fixed: {escape_md(assignments.describe(task))}. Its {len(task['heldout']['files'])} held-out test "
+            f"images ({escape_md(task['heldout']['source'])}) are left out of your run, and your finished runs are "
+            f"scored on them for the leaderboard.")
+    st.page_link("pages/8_Leaderboard.py", label="See the assignment's leaderboard", icon="🏆",
+                 query_params={assignments.PARAM: task["id"]})
+
+recipe = st.selectbox("Recipe", list(RECIPES), key="train_recipe", format_func=lambda r: RECIPES[r].title,
+                      disabled=task is not None)
+form.lock(recipe, fixed)
 info = RECIPES[recipe]
 st.markdown(info.description)
 if info.batchnorm:
@@ -38,6 +56,7 @@ if info.uses_backbone:
                     "head": model.get("head", "auto"), "dropout": model.get("dropout", 0.5)}
     if info.fine_tunes:
         model_values["freeze_from"] = model.get("freeze_from")
+    model_values.update({k: fixed[k] for k in model_values if k in fixed})  # an assignment's choice wins
     backbone = model_values["backbone"]
     st.info(f"**Model:** {BACKBONES[backbone].title} · {environment.describe_weights(model_values['weights'])} · "
             f"head {model_values['head']} · dropout {model_values['dropout']}"
@@ -46,7 +65,9 @@ if info.uses_backbone:
     if info.fine_tunes and model_values["freeze_from"] == ALL_FROZEN:
         st.warning("The Model page's freeze point leaves every layer frozen: fine-tuning needs a first trainable "
                    "layer. Choose a block there, or pick a feature-extraction recipe.")
-    st.page_link("pages/2_Model.py", label="Change the backbone, weights or freeze point on the Model page", icon="🧱")
+    if not {"backbone", "weights"} <= set(fixed):
+        st.page_link("pages/2_Model.py", label="Change the backbone, weights or freeze point on the Model page",
+                     icon="🧱")
 
 with st.form("train_form"):
     c1, c2, c3, c4 = st.columns(4)
@@ -65,18 +86,22 @@ with st.form("train_form"):
     augment_options = ["recipe"] + (["lab"] if lab_aug else []) + list(PRESETS)
     augment_labels = {"recipe": f"recipe default ({PRESET_TITLES.get(info.defaults.get('augment', 'none'))})",
                       "lab": f"Augmentation page: {lab_aug.summary() if lab_aug else ''}", **PRESET_TITLES}
+    if isinstance(fixed.get("augment"), dict):  # the teacher's own settings, not a preset
+        augment_options = ["assignment"]
+        augment_labels["assignment"] = f"the assignment's: {AugmentConfig.from_dict(fixed['augment']).summary()}"
     augment = form.choice(a1, recipe, "augment", augment_options, "recipe", augment_labels.get,
                           disabled=not info.augments)
     if info.augments and augment != "recipe":
         values["augment"] = lab_aug.to_dict() if augment == "lab" else augment
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
-    values["name"] = form.text(a4, recipe, "name", placeholder=defaults.display_name()) or None
+    values["name"] = form.text(a4, recipe, "name", placeholder=task["name"] if task else defaults.display_name()) or None
     w1, w2, w3, _ = st.columns(4)
     values["class_weight"] = form.choice(w1, recipe, "class_weight", list(CLASS_WEIGHTS), "none")
-    values["exclude"] = exclusions.hashes(settings.load()["data"] or current_dataset()[0])
-    w2.caption(f"{len(values['exclude'])} images left out (chosen on the Data page)" if values["exclude"] else
-               "No images left out (choose some on the Data page)")
+    values["exclude"] = exclusions.hashes(fixed.get("data") or settings.load()["data"] or current_dataset()[0])
+    w2.caption((f"{len(values['exclude'])} images left out (chosen on the Data page)" if values["exclude"] else
+                "No images left out (choose some on the Data page)")
+               + (f", and the assignment's {len(task['heldout']['files'])} held-out images" if task else ""))
     values["deterministic"] = form.flag(w3, recipe, "deterministic", defaults)
     if not info.augments:
         st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
@@ -86,9 +111,12 @@ values.update(model_values)
 data = settings.load()["data"]
 if started:
     try:
-        spec = build_spec(recipe, {**values, "data": data}, confine=True)
-        st.session_state["train_run"] = st.session_state["train_watch"] = runner.submit(spec, user=user())
-        st.toast(f"Started {escape_md(spec.display_name())}")
+        if task:  # the assignment's fixed values replace the form's, its held-out images are left out
+            run_id = assignments.submit(task["id"], values, user=user(), confine=True, strict=False)
+        else:
+            run_id = runner.submit(build_spec(recipe, {**values, "data": data}, confine=True), user=user())
+        st.session_state["train_run"] = st.session_state["train_watch"] = run_id
+        st.toast(f"Started {escape_md(store.get_run(run_id)['name'])}")
     except (ValueError, DataError, RuntimeError) as exc:
         st.error(escape_md(f"Not started: {exc}"))
 
@@ -228,7 +256,6 @@ sweep = [r for r in runs if r["id"] in st.session_state.get("sweep_runs", [])]
 if sweep:
     @st.fragment(run_every=3.0)
     def sweep_view(ids: list[str]) -> None:
-        from core.runs import store
         series = {store.get_run(i)["name"]: store.epochs(i) for i in ids}
         st.subheader("Sweep: validation accuracy by freeze point")
         chart(charts.overlay_figure(series), key="sweep_chart", filename="freeze-point-sweep")

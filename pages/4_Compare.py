@@ -8,7 +8,7 @@ from pages.ui import all_runs, chart, escape_md, pick_run, setup, store, user
 import streamlit as st
 
 from core.analysis import charts, compare, report
-from core.runs import access, artifacts, runcard, runner
+from core.runs import access, artifacts, assignments, runcard, runner
 from core.runs.specs import rerun_spec
 
 setup("Compare runs", "📊")
@@ -99,7 +99,8 @@ with st.expander("Run card: what it takes to reproduce this run", expanded=False
         st.table({"what": [r[0] for r in runcard.rows(card)], "value": [r[1] for r in runcard.rows(card)]})
     if st.button("Rerun this: a new run with the same specification", key=f"compare_rerun_{rid}"):
         try:
-            new_id = runner.submit(rerun_spec(run["spec"]), user=user())
+            new_id = runner.submit(rerun_spec(run["spec"]), user=user(),  # a rerun counts for the same assignment
+                                   assignment=assignments.still_open(run.get("assignment")))
         except (ValueError, RuntimeError) as exc:
             st.error(escape_md(f"Not queued: {exc}"))
         else:

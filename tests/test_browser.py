@@ -392,7 +392,7 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
 
 @pytest.mark.parametrize("path, heading", [("", "Fine-Tuning Lab"), ("Augmentation", "Augmentation"),
                                            ("Model", "Model"), ("Train", "Train"), ("Compare", "Compare runs"),
-                                           ("Data", "Is the data honest")])
+                                           ("Data", "Is the data honest"), ("Leaderboard", "Leaderboard")])
 def test_every_page_opens_by_url_without_an_exception(server, page, path, heading):
     page.goto(f"{server}/{path}")
     wanted = page.get_by_role("heading", name=re.compile(heading))

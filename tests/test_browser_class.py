@@ -1,12 +1,20 @@
 """Browser test of a class behind an authenticating proxy (issue 11): the dashboard in trusted-header mode, two
 users in two browser contexts (Playwright's extra_http_headers stands in for the proxy), each seeing only their
-own runs; a request without the header is refused in one sentence. Reuses tests/test_browser.py's fixtures.
+own runs; a request without the header is refused in one sentence. An assignment: the teacher's Leaderboard page
+in presentation mode (its screenshot goes to docs/screenshots/leaderboard.png) and a student's Train page opened
+by the assignment's link, filled in and locked (nightly: `bash .ci/nightly -k leaderboard`; the default run checks
+both with AppTest in tests/test_assignment_pages.py). Reuses tests/test_browser.py's fixtures.
+
+The scores on the board are stored by this test for stand-in runs (nothing is trained here): the page only reads
+the scores the worker records (`tests/test_assignments.py` checks that it records them).
 """
 from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import CHROMIUM, assert_no_exception, browser, server, wait_idle  # noqa: F401
+from tests.conftest import make_folder
+from tests.test_browser import (CHROMIUM, SCREENSHOTS, assert_no_exception, browser, server,  # noqa: F401
+                                wait_idle)
 
 pytestmark = [
     pytest.mark.slow,
@@ -14,16 +22,40 @@ pytestmark = [
                                                      f"Chromium (apt-get install chromium; .ci/run does it as root)"),
 ]
 HEADER = "X-Tunelab-User"
+SEEDED = {}  # the assignment's id, set by app_home
+STUDENTS = (("amira", 0.94, 3), ("bruno", 0.91, 2), ("chen", 0.91, 1), ("dana", 0.88, 4), ("eli", 0.83, 1))
+
+
+def _seed_assignment(root) -> str:
+    """An assignment of ann's on a tiny folder (the dataset in use), with scored runs of five students."""
+    from core import settings
+    from core.runs import assignments, store
+    data = make_folder(root / "data", {"train": 6, "validation": 3, "test": 3})
+    settings.update(data=str(data))
+    task = assignments.create("Week 3: augmentation", "scratch_aug", {"data": str(data), "epochs": 20,
+                                                                      "image_size": 64, "augment": "lecture"}, user="ann")
+    for student, best, runs in STUDENTS:
+        for k in range(runs):
+            accuracy = best - 0.04 * k
+            run_id = store.create_run({"recipe": "scratch_aug"}, f"{student} try {runs - k}", "scratch_aug", None, 20,
+                                      owner=student, assignment=task["id"])
+            store.set_status(run_id, "finished")
+            assignments.record_score(run_id, task["id"], {"accuracy": accuracy, "loss": 1 - accuracy, "n": 6})
+    return task["id"]
 
 
 @pytest.fixture(scope="module")
 def app_home(tmp_path_factory):
-    """A lab home with one finished run of alice's and one of bob's; the server trusts HEADER."""
+    """A lab home with one finished run of alice's and one of bob's, and ann's assignment; the server trusts
+    HEADER, and ann is the teacher."""
     from core.config import RunSpec
     from core.runs import store
-    home = tmp_path_factory.mktemp("browser_class") / "home"
+    root = tmp_path_factory.mktemp("browser_class")
+    home = root / "home"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TUNELAB_HOME", str(home))
+        mp.setenv("TUNELAB_TEACHERS", "ann")
+        SEEDED["assignment"] = _seed_assignment(root)
         for owner in ("alice", "bob"):
             spec = RunSpec.from_recipe("scratch", image_size=48, epochs=2)
             run_id = store.create_run(spec.to_dict(), f"{owner}'s experiment", "scratch", None, 2, owner=owner)
@@ -33,7 +65,8 @@ def app_home(tmp_path_factory):
             store.set_status(run_id, "finished")
     mp = pytest.MonkeyPatch()
     mp.setenv("TUNELAB_TRUSTED_USER_HEADER", HEADER)  # read by the server fixture when it starts
-    mp.delenv("TUNELAB_TEACHERS", raising=False)
+    mp.setenv("TUNELAB_TEACHERS", "ann")
+    mp.setenv("TUNELAB_DATA_ROOTS", str(root))
     yield home
     mp.undo()
 
@@ -72,3 +105,36 @@ def test_a_request_without_the_trusted_header_sees_no_runs_and_is_told_why(brows
     context.close()
     assert f"takes its user from the {HEADER} header, which this request does not carry" in text
     assert "experiment" not in text
+
+
+def _open(browser, server, user, path):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1400, "height": 1300}, extra_http_headers={HEADER: user})
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    pg.goto(f"{server}/{path}")
+    pg.locator("h1").first.wait_for(timeout=60_000)
+    wait_idle(pg, timeout=120)
+    assert_no_exception(pg)
+    return context, pg
+
+
+@pytest.mark.nightly  # 15-25 s of browser; the default run's twins: tests/test_assignment_pages.py (AppTest)
+def test_the_leaderboard_projects_each_students_best_run_and_the_link_fills_the_train_page(browser, server):  # noqa: F811
+    link = f"Train?assignment={SEEDED['assignment']}"
+    context, pg = _open(browser, server, "ann", f"Leaderboard?present=1&assignment={SEEDED['assignment']}")
+    pg.locator("table.board").wait_for()
+    pg.get_by_text(link).first.wait_for()
+    wait_idle(pg, timeout=60)
+    rows = pg.locator("table.board tr").all_inner_texts()
+    pg.screenshot(path=str(SCREENSHOTS / "leaderboard.png"))
+    text = pg.locator("body").inner_text()
+    context.close()
+    assert [r.split("\t")[1].strip() for r in rows[1:]] == [s for s, _, _ in STUDENTS]
+    assert rows[2].split("\t")[0].strip().endswith("2") and rows[3].split("\t")[0].strip().endswith("2")  # a tie
+    assert "New assignment" in text and link in text
+    context, pg = _open(browser, server, "bruno", link)
+    pg.get_by_text("Assignment: Week 3: augmentation").wait_for()
+    pg.screenshot(path="/tmp/assignment_train_page.png", full_page=True)
+    epochs = pg.locator('input[aria-label="🔒 Epochs"]')
+    assert epochs.is_disabled() and epochs.input_value() == "20"
+    context.close()

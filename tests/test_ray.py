@@ -1,7 +1,8 @@
 """The Ray executor (issue 11): with TUNELAB_RAY_ADDRESS set, runs train as detached Ray actors on a cluster's
 nodes, the lab keeping its own queue; a run whose node dies is queued again and finishes on another node.
 
-The default run checks the queue's side without Ray (a Ray run whose worker died is queued again; resources are
+The default run checks the queue's side without Ray (a Ray run whose worker died is queued again, at most
+TUNELAB_RAY_MAX_RETRIES times; a run no node takes is failed after TUNELAB_RAY_PLACE_TIMEOUT_S; resources are
 read from the environment); the local multi-node cluster (ray.cluster_utils.Cluster, loopback only) is nightly.
 """
 from __future__ import annotations
@@ -28,6 +29,46 @@ def test_a_ray_run_whose_worker_died_is_queued_again_and_started_on_ray(home, mo
     assert run["status"] == "running" and handed[-1] == (run_id, 3)  # fenced (2), then handed on with lease 3
     messages = [line["message"] for line in store.log_lines(run_id)]
     assert any("Ray node node-a lost: queued again" in m for m in messages)
+
+
+def test_a_run_that_keeps_losing_its_ray_node_is_failed_after_the_retry_cap(home, monkeypatch):
+    monkeypatch.setenv("TUNELAB_RAY_ADDRESS", "127.0.0.1:1")
+    monkeypatch.setenv("TUNELAB_RAY_MAX_RETRIES", "2")
+    handed = []
+    monkeypatch.setattr(rayexec, "start", lambda run_id, token, env: handed.append(run_id))
+    run_id = runner.submit(RunSpec.from_recipe("scratch", epochs=3, image_size=48), user="alice")
+    for lost in range(3):
+        store.update_run(run_id, host=lease.host(), pid=2 ** 22 + 12345, node=f"node-{lost}")  # started; node dies
+        runner.kick()
+    run = store.get_run(run_id)
+    assert len(handed) == 3 and run["status"] == "failed" and run["requeues"] == 2
+    assert run["error"] == (f"Run {run_id} lost its Ray node (last node-2) 3 times and was not queued again "
+                            f"(TUNELAB_RAY_MAX_RETRIES is 2): check the cluster's nodes, then resume it, or raise the "
+                            f"limit.")
+    runner.resume(run_id, user="alice")  # by hand: the count starts afresh
+    assert store.get_run(run_id)["requeues"] == 0 and len(handed) == 4
+    monkeypatch.setenv("TUNELAB_RAY_MAX_RETRIES", "lots")
+    with pytest.raises(ValueError, match="TUNELAB_RAY_MAX_RETRIES must be a whole number of re-queues"):
+        rayexec.max_retries()
+
+
+def test_a_run_ray_never_places_is_failed_with_a_sentence_naming_its_resources(home, monkeypatch):
+    monkeypatch.setenv("TUNELAB_RAY_ADDRESS", "127.0.0.1:1")
+    monkeypatch.setenv("TUNELAB_RAY_PLACE_TIMEOUT_S", "30")
+    monkeypatch.setenv("TUNELAB_RAY_CPUS", "64")
+    cancelled = []
+    monkeypatch.setattr(rayexec, "start", lambda run_id, token, env: None)
+    monkeypatch.setattr(rayexec, "cancel", cancelled.append)
+    run_id = runner.submit(RunSpec.from_recipe("scratch", epochs=3, image_size=48), user="alice")
+    store.update_run(run_id, heartbeat=time.time() - 20)  # waiting for a node, within the timeout
+    runner.kick()
+    assert store.get_run(run_id)["status"] == "running" and store.get_run(run_id)["host"] == runner.RAY_PENDING
+    store.update_run(run_id, heartbeat=time.time() - 45)
+    runner.kick()
+    run = store.get_run(run_id)
+    assert run["status"] == "failed" and cancelled == [run_id]
+    assert run["error"].startswith(f"Ray started run {run_id} on no node within 45 s (TUNELAB_RAY_PLACE_TIMEOUT_S is "
+                                   f"30): no node offered the 64 CPUs and 0 GPUs it asks for")
 
 
 def test_ray_resources_come_from_the_environment_and_bad_ones_are_named(monkeypatch):

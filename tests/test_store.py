@@ -73,3 +73,28 @@ def test_the_queue_leases_and_owners_behave_the_same_on_both_stores(store_home, 
     store.record_epoch(bob, 1, "train", {"loss": 0.5})
     store.record_epoch(bob, 1, "train", {"loss": 0.25})  # written again: replaced, not doubled
     assert [e["loss"] for e in store.epochs(bob)] == [0.25]
+
+
+def test_assignments_and_held_out_scores_behave_the_same_on_both_stores(store_home, tmp_path, monkeypatch):
+    import pytest
+
+    from conftest import make_folder
+    from core.runs import assignments
+    monkeypatch.setenv("TUNELAB_TEACHERS", "ann")
+    data = make_folder(tmp_path / "data", {"train": 4, "validation": 2, "test": 2})
+    made = assignments.create("Week 1", "scratch", {"data": str(data), "epochs": 2, "image_size": 48}, user="ann")
+    assert made["spec"] == {"data": str(data), "epochs": 2, "image_size": 48}
+    assert len(made["heldout"]["files"]) == 4 and made["heldout"]["source"] == "the folder's test/ images"
+    assert assignments.get(made["id"][:4]) == assignments.get("Week 1") == assignments.list_all()[0]
+    run_id = store.create_run({"recipe": "scratch"}, "bob's", "scratch", None, 2, owner="bob", assignment=made["id"])
+    assert store.get_run(run_id)["assignment"] == made["id"]
+    assignments.record_score(run_id, made["id"], {"accuracy": 0.5, "loss": 0.7, "n": 4})
+    assignments.record_score(run_id, made["id"], {"accuracy": 0.75, "loss": 0.6, "n": 4})  # replaced, not doubled
+    assert [(r["id"], r["accuracy"], r["n"]) for r in assignments.runs_with_scores(made["id"])] == [(run_id, 0.75, 4)]
+    with pytest.raises(PermissionError, match="Only a teacher can delete an assignment, and bob is not one"):
+        assignments.delete(made["id"], user="bob")
+    assignments.delete(made["id"], user="ann")
+    assert assignments.list_all() == []  # its scores went with it; its runs stay
+    assert [(r["id"], r["accuracy"]) for r in assignments.runs_with_scores(made["id"])] == [(run_id, None)]
+    with pytest.raises(ValueError, match="No assignment matches"):
+        assignments.get(made["id"])

@@ -8,7 +8,9 @@ The actor records its node in the run store, then runs the same worker as a loca
 CPUs) and exits when the run ends. Every node needs the project and `TUNELAB_HOME` on shared storage and, for a
 cluster of machines, the PostgreSQL run store ($TUNELAB_DB_URL); the actor gets them through its runtime
 environment. A worker whose node dies stops sending heartbeats; the queue then marks its run interrupted and
-queues it again, and it continues on another node from its last checkpoint (`requeue_lost`).
+queues it again (at most $TUNELAB_RAY_MAX_RETRIES times, default 3, then it is failed, saying so), and it
+continues on another node from its last checkpoint. A run no node takes within $TUNELAB_RAY_PLACE_TIMEOUT_S
+(default 600 s) is failed with a sentence naming the resources it asked for.
 Imports Ray only when a run is started; never TensorFlow or Streamlit.
 """
 from __future__ import annotations
@@ -21,7 +23,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "tunelab"
 PASSED_ENV = ("TUNELAB_HOME", "TUNELAB_DB_URL", "TUNELAB_HEARTBEAT_STALE_S", "TUNELAB_MAX_RUNS", "TUNELAB_USER",
               "TUNELAB_TEACHERS", "TUNELAB_RAY_ADDRESS", "TUNELAB_RAY_CPUS", "TUNELAB_RAY_GPUS", "KERAS_HOME",
-              "TUNELAB_DATA_ROOTS")
+              "TUNELAB_DATA_ROOTS", "TUNELAB_RAY_MAX_RETRIES", "TUNELAB_RAY_PLACE_TIMEOUT_S",
+              "TUNELAB_USER_MAX_RUNNING", "TUNELAB_USER_MAX_QUEUED")
 _lock = threading.Lock()
 
 
@@ -49,6 +52,50 @@ def resources() -> dict:
                              f"{int(default)}, or unset it.")
         out[key] = value
     return out
+
+
+def max_retries() -> int:
+    """How many times a run whose node died is queued again ($TUNELAB_RAY_MAX_RETRIES, default 3; 0: never)."""
+    text = os.environ.get("TUNELAB_RAY_MAX_RETRIES", "").strip()
+    if not text:
+        return 3
+    if not text.isdigit():
+        raise ValueError(f"TUNELAB_RAY_MAX_RETRIES must be a whole number of re-queues, 0 or more (got {text!r}): set "
+                         f"it to e.g. 3, or unset it.")
+    return int(text)
+
+
+def place_timeout() -> float:
+    """Seconds a run handed to Ray may wait for a node before it is failed ($TUNELAB_RAY_PLACE_TIMEOUT_S, 600)."""
+    text = os.environ.get("TUNELAB_RAY_PLACE_TIMEOUT_S", "").strip()
+    try:
+        value = float(text) if text else 600.0
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ValueError(f"TUNELAB_RAY_PLACE_TIMEOUT_S must be a number of seconds above 0 (got {text!r}): set it to "
+                         f"e.g. 600, or unset it.")
+    return value
+
+
+def unplaced_error(run_id: str, waited: float | None) -> str:
+    """The sentence a run gets when Ray started it on no node within `place_timeout()`."""
+    need = resources()
+    return (f"Ray started run {run_id} on no node within {waited or 0:.0f} s (TUNELAB_RAY_PLACE_TIMEOUT_S is "
+            f"{place_timeout():g}): no node offered the {need['num_cpus']:g} CPUs and {need['num_gpus']:g} GPUs it "
+            f"asks for (TUNELAB_RAY_CPUS, TUNELAB_RAY_GPUS), or the cluster is full; add a node or lower them, then "
+            f"resume the run.")
+
+
+def cancel(run_id: str) -> None:
+    """Remove the run's actor if Ray still holds it (best effort: its lease has moved on, so it could not write)."""
+    if executor() != "ray":
+        return
+    try:
+        ray = _connect()
+        ray.kill(ray.get_actor(actor_name(run_id)))
+    except Exception:  # noqa: BLE001 - no such actor, or Ray unreachable: nothing to remove
+        pass
 
 
 def _connect():

@@ -158,19 +158,28 @@ def kick() -> None:
     is moved on, and a local worker process is killed, before the run is marked interrupted."""
     now, stale_s, here = time.time(), lease.stale_after(), lease.host()
     killed_first = _kill_stale_local_workers(now, stale_s, here)
+    unplaced = []
     with store.connect(immediate=True) as c:
-        running = c.execute("SELECT id, pid, heartbeat, host, owner, started, executor, node FROM runs "
+        running = c.execute("SELECT id, pid, heartbeat, host, owner, started, executor, node, requeues FROM runs "
                             "WHERE status = 'running'").fetchall()
         alive, died, live = 0, False, []
         for run in running:
             local = run["host"] in (None, here)
+            pending = run["host"] == RAY_PENDING  # handed to Ray, not yet started on a node
             silent = None if run["heartbeat"] is None else now - run["heartbeat"]
-            stale = silent is not None and silent > stale_s
-            if not stale and (not local or pid_alive(run["pid"])):
+            stale = silent is not None and silent > (rayexec.place_timeout() if pending else stale_s)
+            if not stale and (pending or not local or pid_alive(run["pid"])):
                 alive += 1
                 live.append(run)
                 continue
             lease.fence(c, run["id"])
+            if pending:  # Ray never placed it: say why, and let no late actor start it (its lease moved on)
+                error = rayexec.unplaced_error(run["id"], silent)
+                c.execute("UPDATE runs SET status = 'failed', finished = ?, progress = '{}', error = ? WHERE id = ?",
+                          (now, error, run["id"]))
+                store.append_log(c, run["id"], error)
+                unplaced.append(run["id"])
+                continue
             if not stale:
                 error, note = ("the worker process died (killed or crashed); resume continues from the last "
                                "finished epoch"), f"worker pid {run['pid']} is gone: run interrupted"
@@ -183,12 +192,8 @@ def kick() -> None:
             c.execute("UPDATE runs SET status = 'interrupted', finished = ?, progress = '{}', error = ? WHERE id = ?",
                       (now, error, run["id"]))
             store.append_log(c, run["id"], note)
-            if run["executor"] == "ray" and run["host"] != RAY_PENDING and rayexec.executor() == "ray":
-                # its node died (or its worker with it): on a cluster the run continues on another node
-                c.execute("UPDATE runs SET status = 'queued', stop_requested = 0, finished = NULL WHERE id = ?",
-                          (run["id"],))
-                store.append_log(c, run["id"], f"Ray node {run['node']} lost: queued again, to resume from its "
-                                               f"last checkpoint on another node")
+            if run["executor"] == "ray" and rayexec.executor() == "ray":
+                _requeue_on_ray(c, run, now)  # its node died (or its worker with it): continue on another node
             died = True
         queued = c.execute("SELECT id, lease, owner, created FROM runs WHERE status = 'queued' "
                            "ORDER BY created").fetchall()
@@ -210,16 +215,37 @@ def kick() -> None:
                 continue
             c.execute("UPDATE runs SET status = 'running', pid = ?, host = ?, heartbeat = ?, started = ?, lease = ?, "
                       "executor = ?, node = ? WHERE id = ?", (pid, host, now, now, token, executor, node, run["id"]))
+    for run_id in unplaced:
+        rayexec.cancel(run_id)
     if died:
         remove_orphans()
 
 
-def submit(spec: RunSpec, user: str | None = None) -> str:
+def _requeue_on_ray(c, run, now: float) -> None:
+    """Queue a Ray run whose node died again, to resume from its last checkpoint on another node, unless it has
+    already been queued again `rayexec.max_retries()` times: then it is marked failed, saying so."""
+    limit = rayexec.max_retries()
+    if run["requeues"] >= limit:
+        error = (f"Run {run['id']} lost its Ray node (last {run['node']}) {run['requeues'] + 1} times and was not "
+                 f"queued again (TUNELAB_RAY_MAX_RETRIES is {limit}): check the cluster's nodes, then resume it, or "
+                 f"raise the limit.")
+        c.execute("UPDATE runs SET status = 'failed', error = ? WHERE id = ?", (error, run["id"]))
+        store.append_log(c, run["id"], error)
+        return
+    c.execute("UPDATE runs SET status = 'queued', stop_requested = 0, finished = NULL, requeues = requeues + 1 "
+              "WHERE id = ?", (run["id"],))
+    store.append_log(c, run["id"], f"Ray node {run['node']} lost: queued again ({run['requeues'] + 1} of at most "
+                                   f"{limit}), to resume from its last checkpoint on another node")
+
+
+def submit(spec: RunSpec, user: str | None = None, assignment: str | None = None) -> str:
     """Validate `spec`, store it as a queued run of `user` (default: the acting user), and start it if a slot
     is free. Returns the run id. A user with `user_max_queued()` runs waiting is refused (ValueError).
 
     A relative data folder or weights file is made absolute here, against the submitter's current
-    folder: the worker runs elsewhere, and the dashboard may read the run from anywhere."""
+    folder: the worker runs elsewhere, and the dashboard may read the run from anywhere. A run for an
+    `assignment` (`core.runs.assignments`) must keep its fixed values and leave its held-out images out
+    (ValueError otherwise); the run records the assignment's id."""
     user = access.acting(user)
     spec.validate()
     _check_queue_room(user)
@@ -227,8 +253,14 @@ def submit(spec: RunSpec, user: str | None = None) -> str:
         spec.data = absolute_path(spec.data)
     if spec.weights not in ("imagenet", "none") and Path(spec.weights).expanduser().exists():
         spec.weights = absolute_path(spec.weights)
+    if assignment is not None:
+        from core.runs import assignments
+        task = assignments.get(assignment)
+        assignments.check_run_spec(task, spec)
+        assignment = task["id"]
     run_id = store.create_run(spec.to_dict(), spec.display_name(), spec.recipe,
-                              spec.backbone if spec.uses_backbone else None, spec.total_epochs, owner=user)
+                              spec.backbone if spec.uses_backbone else None, spec.total_epochs, owner=user,
+                              assignment=assignment)
     store.log(run_id, f"queued: {spec.display_name()}")
     kick()
     return run_id
@@ -298,8 +330,8 @@ def resume(run_id: str, user: str | None = None) -> None:
             store.append_log(c, run_id, f"all {run['epochs_total']} epochs and the final models were already saved: "
                                         f"finished")
             return
-        c.execute("UPDATE runs SET status = 'queued', stop_requested = 0, error = NULL, finished = NULL WHERE id = ?",
-                  (run_id,))
+        c.execute("UPDATE runs SET status = 'queued', stop_requested = 0, error = NULL, finished = NULL, requeues = 0 "
+                  "WHERE id = ?", (run_id,))  # resumed by hand: Ray's re-queues count afresh
         store.append_log(c, run_id, f"resume requested after epoch {run['epochs_done']}")
     kick()
 

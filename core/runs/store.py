@@ -1,4 +1,5 @@
-"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log; or, when
+"""The run store: one SQLite database (WAL mode) holding every run, its epochs, progress and log (and the class's
+assignments with their runs' held-out scores, `core.runs.assignments`); or, when
 $TUNELAB_DB_URL is set, a PostgreSQL database with the same schema (`core.runs.pgstore`), which every node of
 a cluster can share.
 
@@ -52,7 +53,9 @@ CREATE TABLE IF NOT EXISTS runs (
     owner TEXT,
     published INTEGER NOT NULL DEFAULT 0,
     executor TEXT,
-    node TEXT
+    node TEXT,
+    assignment TEXT,
+    requeues INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -67,10 +70,30 @@ CREATE TABLE IF NOT EXISTS log (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_run ON log(run_id, ts);
+CREATE TABLE IF NOT EXISTS assignments (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    created REAL NOT NULL,
+    recipe TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    heldout TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS heldout_scores (
+    run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    assignment TEXT NOT NULL,
+    accuracy REAL,
+    loss REAL,
+    n INTEGER NOT NULL,
+    overlap INTEGER NOT NULL DEFAULT 0,
+    missing INTEGER NOT NULL DEFAULT 0,
+    scored REAL NOT NULL
+);
 """
 _ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"), ("owner", "TEXT"),
                   ("published", "INTEGER NOT NULL DEFAULT 0"), ("executor", "TEXT"),
-                  ("node", "TEXT"))  # stores made before them get them
+                  ("node", "TEXT"), ("assignment", "TEXT"),
+                  ("requeues", "INTEGER NOT NULL DEFAULT 0"))  # stores made before them get them
 _migrated: set[str] = set()
 
 
@@ -190,14 +213,15 @@ def _row(row: sqlite3.Row | None) -> dict | None:
 
 
 def create_run(spec_dict: dict, name: str, recipe: str, backbone: str | None, epochs_total: int,
-               owner: str | None = None) -> str:
-    """Store a queued run owned by `owner` (default: `access.current()`); returns its id."""
+               owner: str | None = None, assignment: str | None = None) -> str:
+    """Store a queued run owned by `owner` (default: `access.current()`), made for `assignment` (an id of
+    `core.runs.assignments`, or None); returns its id."""
     run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     with connect() as c:
-        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total, owner) "
-                  "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+        c.execute("INSERT INTO runs (id, name, recipe, backbone, spec, status, created, epochs_total, owner, "
+                  "assignment) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
                   (run_id, name, recipe, backbone, json.dumps(spec_dict), time.time(), epochs_total,
-                   access.acting(owner)))
+                   access.acting(owner), assignment))
     run_dir(run_id).mkdir(parents=True, exist_ok=True)
     return run_id
 

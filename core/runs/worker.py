@@ -369,6 +369,24 @@ def run_worker(run_id: str, held: Lease | None = None) -> str:
             beating.set()
 
 
+def score_heldout(run_id: str, lease: Lease) -> None:
+    """Score a finished assignment run on the assignment's held-out images and store it, so the leaderboard only
+    reads; a failure is logged (the run stays finished, `python -m core leaderboard` scores it later)."""
+    from core.analysis import leaderboard
+    lease.progress(stage="scoring on the assignment's held-out images", time=time.time())
+    started = time.time()
+    try:
+        result = leaderboard.score_run(run_id, holding=lease.token)
+    except LeaseLost:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the training itself succeeded: keep it, say why there is no score
+        lease.log(f"held-out scoring failed ({type(exc).__name__}: {exc}); `python -m core leaderboard` scores the "
+                  f"run later")
+        return
+    lease.log(f"held-out score: accuracy {result['accuracy']:.4f} on {result['n']} images "
+              f"({time.time() - started:.1f} s)")
+
+
 def _train(run_id: str, lease: Lease) -> str:
     status, error, job = "finished", None, None
     try:
@@ -401,6 +419,8 @@ def _train(run_id: str, lease: Lease) -> str:
     except Exception as exc:
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         lease.log(traceback.format_exc()[-3000:])
+    if status == "finished" and job.run.get("assignment"):
+        score_heldout(run_id, lease)
     lease.set_status(status, error)
     lease.update(stop_requested=0, progress={})
     lease.log(f"run {status}" + (f": {error}" if error else ""))
