@@ -72,7 +72,8 @@ def cmd_ablate(a):
         from core.config import RunSpec
         cfg = RunSpec.from_recipe(a.recipe, augment=a.augment).augment
         base = {k: v for k, v in dict(data=a.data, backbone=a.backbone, weights=a.weights, image_size=a.image_size,
-                                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr).items() if v is not None}
+                                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                                      augment_engine=a.augment_engine).items() if v is not None}
         group, planned = ablation.ablation_specs(cfg, base, tuple(a.seeds), a.recipe)
         ids = ablation.queue(group, planned)
         print(f"queued ablation {group}: {len(ids)} runs ({', '.join(sorted({v for v, _, _ in planned}))}; "
@@ -356,6 +357,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    from core.config import RunSpec
+    engine = RunSpec.param("augment_engine")
+    s.add_argument("--augment-engine", metavar="{" + ",".join(engine["options"]) + "}", help=engine["help"])
     s.add_argument("--wait", action="store_true", help="wait for every run, then print the figures")
     s.add_argument("--show", metavar="GROUP", help="print the figures of a queued ablation (latest: the newest)")
     s.add_argument("--json", action="store_true")

@@ -80,7 +80,8 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
     if not spec.uses_backbone:
         model, trains = networks.build_scratch(spec, n), "the small CNN"
         data = ImageBatches(images, labels, spec.batch_size, shuffle=True,
-                            augment=spec.augment if spec.augmenting else None, seed=spec.seed)
+                            augment=spec.augment if spec.augmenting else None, seed=spec.seed,
+                            engine=spec.augment_engine)
     else:
         base = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
         base.trainable = False
@@ -88,7 +89,8 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
         pre = BACKBONES[spec.backbone].preprocess
         if spec.augmenting:
             model, trains = networks.full_model(base, head, pre), "the classifier on the frozen base (augmented)"
-            data = ImageBatches(images, labels, spec.batch_size, shuffle=True, augment=spec.augment, seed=spec.seed)
+            data = ImageBatches(images, labels, spec.batch_size, shuffle=True, augment=spec.augment, seed=spec.seed,
+                                engine=spec.augment_engine)
         else:
             from core.models import features
             feats = features.extractor(base, pre).predict(images, batch_size=32, verbose=0)
