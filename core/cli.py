@@ -92,6 +92,9 @@ def _spec_from_args(a):
     from core.config import RunSpec
     from core.runs.specs import build_spec
     values = {name: getattr(a, name) for name, meta in RunSpec.params().items() if meta["cli"]}
+    if values.get("exclude"):  # files, folders or lists of paths -> the content hashes a run records
+        from core.data.exclusions import from_paths
+        values["exclude"] = from_paths(values["exclude"])
     return build_spec(a.recipe, values)  # the command line is not confined to TUNELAB_DATA_ROOTS
 
 
@@ -112,6 +115,9 @@ def _add_spec_flags(s: argparse.ArgumentParser) -> None:
             kwargs["const"] = True
         elif meta["kind"] == "choice":  # checked by RunSpec.validate, which says the same sentence everywhere
             kwargs["metavar"] = "{" + ",".join(meta["options"]) + "}"
+        elif meta["kind"] == "hashes":  # images to leave out, named by path; recorded as content hashes
+            kwargs["nargs"] = "+"
+            kwargs["metavar"] = "FILE_OR_FOLDER"
         if meta["min"] is not None:
             unit = f" {meta['unit']}" if meta["unit"] else ""
             kwargs["help"] += f"; {number_text(meta['min'])} to {number_text(meta['max'])}{unit}"

@@ -193,9 +193,10 @@ class RunSpec:
         "Class weights", "none, or balanced: each training image's loss weighted by n / (classes x its class's "
         "count), so that a rare class counts as much as a common one", "choice", options=CLASS_WEIGHTS))
     exclude: list = field(default_factory=list, metadata=_param(
-        "Excluded images", "content hashes (sha1) of images left out of every split, such as duplicates or "
-        "mislabelled photos chosen on the Data page; the run's split.json lists what was left out", "hashes",
-        cli=False))
+        "Excluded images", "images left out of every split, such as duplicates or mislabelled photos: chosen on "
+        "the Data page, or named on the command line (images, folders of images, text files listing them); kept "
+        "as content hashes (sha1) and listed under \"excluded\" in the run's split.json; no file is deleted",
+        "hashes"))
     augment_engine: str = field(default="image_data_generator", metadata=_param(
         "Augmentation engine", "what applies the augmentation to training images: image_data_generator (the "
         "lecture's ImageDataGenerator) or keras_layers (Keras preprocessing layers built from the same "

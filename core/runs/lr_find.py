@@ -73,6 +73,10 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
     keras.utils.set_random_seed(spec.seed)
     ds = scan(data_root(spec), spec.val_fraction, spec.test_fraction, spec.seed)
     items = list(ds.splits["train"])
+    if spec.exclude:  # the images a run of this spec would leave out (`--exclude`, the Data page's choice)
+        from core.data.manifest import file_digest
+        excluded = set(spec.exclude)
+        items = [item for item in items if file_digest(item[0]) not in excluded]
     order = np.random.default_rng(spec.seed).permutation(len(items))[: batches * spec.batch_size]
     paths, labels = [items[i][0] for i in order], np.array([items[i][1] for i in order], dtype=np.int64)
     images, _ = decoded_images(paths, spec.image_size)
