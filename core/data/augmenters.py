@@ -56,11 +56,19 @@ def seed_layers(model: keras.Sequential, seed: int) -> None:
 
 
 class LayersAugmenter:
-    """Keras preprocessing layers as an engine: `(batch, seeds) -> batch`, the batch seeded by `seeds[0]`."""
+    """Keras preprocessing layers as an engine: `(batch, seeds) -> batch`, the batch seeded by `seeds[0]`.
 
-    def __init__(self, cfg: AugmentConfig):
+    `compiled` runs the layers as one tf.function (training: faster than eager, `scripts/bench_augment_engines.py`
+    prints both; the same draws, pixels equal to float rounding); the preview runs them eagerly (no tracing for
+    a configuration it shows once)."""
+
+    def __init__(self, cfg: AugmentConfig, compiled: bool = False):
         self.model = keras_layers(cfg)
         self._lock = threading.Lock()  # the generators' state is shared: one batch at a time
+        self._call = lambda x: self.model(x, training=True)
+        if compiled and self.model.layers:
+            import tensorflow as tf
+            self._call = tf.function(self._call, reduce_retracing=True)
 
     def __call__(self, images: np.ndarray, seeds: Sequence[int]) -> np.ndarray:
         images = np.asarray(images, dtype=np.float32)
@@ -68,13 +76,13 @@ class LayersAugmenter:
             return images
         with self._lock:
             seed_layers(self.model, int(seeds[0]))
-            return keras.ops.convert_to_numpy(self.model(images, training=True)).astype(np.float32)
+            return keras.ops.convert_to_numpy(self._call(images)).astype(np.float32)
 
 
 def augmenter(cfg: AugmentConfig, engine: str = "image_data_generator") -> Augmenter:
     """The engine `engine` applying `cfg`: a callable (float32 batch 0-255, one seed per image) -> batch."""
     if engine == "keras_layers":
-        return LayersAugmenter(cfg)
+        return LayersAugmenter(cfg, compiled=True)
     if engine == "image_data_generator":
         return lambda images, seeds: augment_batch(images, cfg, seeds)
     raise ValueError(f"Unknown augmentation engine {engine!r}: choose one of {', '.join(ENGINES)}.")
