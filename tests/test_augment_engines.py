@@ -142,3 +142,23 @@ def test_feature_extraction_with_augmentation_runs_the_layers_through_the_frozen
     assert run_worker(run_id) == "finished", store.get_run(run_id)["error"]
     assert sum(calls) >= 2 * 24 and len(store.epochs(run_id)) == 2
     assert store.get_run(run_id)["spec"]["augment_engine"] == "keras_layers"
+
+
+@pytest.mark.nightly  # 9 s of page runs; the default twin: the flag built from the same metadata reaches the spec
+def test_the_train_pages_engine_box_reaches_the_run_and_is_off_for_recipes_that_never_augment(home, tmp_path,
+                                                                                              monkeypatch):
+    from core import settings
+    from tests.conftest import make_folder
+    from tests.test_pages import run_page
+    monkeypatch.setenv("TUNELAB_DATA_ROOTS", str(tmp_path))
+    settings.update(data=str(make_folder(tmp_path / "data", {"train": 4, "validation": 2})))
+    monkeypatch.setattr("core.runs.runner.kick", lambda: None)  # store the run, start no worker
+    at = run_page("pages/3_Train.py")
+    assert at.selectbox(key="train_scratch_augment_engine").disabled
+    at.selectbox(key="train_recipe").set_value("scratch_aug").run()
+    engine = at.selectbox(key="train_scratch_aug_augment_engine")
+    assert not engine.disabled and engine.value == "image_data_generator"
+    engine.set_value("keras_layers")
+    at.number_input(key="train_scratch_aug_image_size").set_value(48)
+    at.button(key="FormSubmitter:train_form-Start training").click().run()
+    assert not at.exception and store.list_runs()[0]["spec"]["augment_engine"] == "keras_layers"
