@@ -72,7 +72,8 @@ def cmd_ablate(a):
         from core.config import RunSpec
         cfg = RunSpec.from_recipe(a.recipe, augment=a.augment).augment
         base = {k: v for k, v in dict(data=a.data, backbone=a.backbone, weights=a.weights, image_size=a.image_size,
-                                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr).items() if v is not None}
+                                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                                      augment_engine=a.augment_engine).items() if v is not None}
         group, planned = ablation.ablation_specs(cfg, base, tuple(a.seeds), a.recipe)
         ids = ablation.queue(group, planned)
         print(f"queued ablation {group}: {len(ids)} runs ({', '.join(sorted({v for v, _, _ in planned}))}; "
@@ -91,6 +92,9 @@ def _spec_from_args(a):
     from core.config import RunSpec
     from core.runs.specs import build_spec
     values = {name: getattr(a, name) for name, meta in RunSpec.params().items() if meta["cli"]}
+    if values.get("exclude"):  # files, folders or lists of paths -> the content hashes a run records
+        from core.data.exclusions import from_paths
+        values["exclude"] = from_paths(values["exclude"])
     return build_spec(a.recipe, values)  # the command line is not confined to TUNELAB_DATA_ROOTS
 
 
@@ -111,6 +115,9 @@ def _add_spec_flags(s: argparse.ArgumentParser) -> None:
             kwargs["const"] = True
         elif meta["kind"] == "choice":  # checked by RunSpec.validate, which says the same sentence everywhere
             kwargs["metavar"] = "{" + ",".join(meta["options"]) + "}"
+        elif meta["kind"] == "hashes":  # images to leave out, named by path; recorded as content hashes
+            kwargs["nargs"] = "+"
+            kwargs["metavar"] = "FILE_OR_FOLDER"
         if meta["min"] is not None:
             unit = f" {meta['unit']}" if meta["unit"] else ""
             kwargs["help"] += f"; {number_text(meta['min'])} to {number_text(meta['max'])}{unit}"
@@ -419,6 +426,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    from core.config import RunSpec
+    engine = RunSpec.param("augment_engine")
+    s.add_argument("--augment-engine", metavar="{" + ",".join(engine["options"]) + "}", help=engine["help"])
     s.add_argument("--wait", action="store_true", help="wait for every run, then print the figures")
     s.add_argument("--show", metavar="GROUP", help="print the figures of a queued ablation (latest: the newest)")
     s.add_argument("--json", action="store_true")

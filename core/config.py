@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.data.augment import PRESETS, AugmentConfig, get_preset
+from core.data.augment import ENGINES, PRESETS, AugmentConfig, get_preset
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ SMALL_CNN_MIN_SIZE = 46  # four 3x3 convs and 2x2 poolings need at least this ma
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16", "int8")
 HEADS = ("auto", "flatten", "gap")
 CLASS_WEIGHTS = ("none", "balanced")
+AUGMENT_ENGINES = tuple(ENGINES)  # "image_data_generator" (the lecture's), "keras_layers"
 
 
 ALL_FROZEN = "none"  # freeze_from value meaning "no layer of the base trains" (feature extraction)
@@ -192,9 +193,15 @@ class RunSpec:
         "Class weights", "none, or balanced: each training image's loss weighted by n / (classes x its class's "
         "count), so that a rare class counts as much as a common one", "choice", options=CLASS_WEIGHTS))
     exclude: list = field(default_factory=list, metadata=_param(
-        "Excluded images", "content hashes (sha1) of images left out of every split, such as duplicates or "
-        "mislabelled photos chosen on the Data page; the run's split.json lists what was left out", "hashes",
-        cli=False))
+        "Excluded images", "images left out of every split, such as duplicates or mislabelled photos: chosen on "
+        "the Data page, or named on the command line (images, folders of images, text files listing them); kept "
+        "as content hashes (sha1) and listed under \"excluded\" in the run's split.json; no file is deleted",
+        "hashes"))
+    augment_engine: str = field(default="image_data_generator", metadata=_param(
+        "Augmentation engine", "what applies the augmentation to training images: image_data_generator (the "
+        "lecture's ImageDataGenerator) or keras_layers (Keras preprocessing layers built from the same "
+        "parameters: RandomRotation, RandomTranslation, RandomShear, RandomZoom, RandomFlip; the Augmentation page "
+        "shows both)", "choice", options=AUGMENT_ENGINES))
 
     @staticmethod
     def param(name: str) -> dict:

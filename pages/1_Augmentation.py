@@ -4,7 +4,8 @@ import streamlit as st
 from core import settings
 from core.analysis import ablation, charts
 from core.data import datasets
-from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig, param_table
+from core.config import RunSpec
+from core.data.augment import ENGINES, PRESET_TITLES, PRESETS, AugmentConfig, param_table
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 from core.data.folders import DataError, load_image
 from core.data.preview import augmented_copies, describe
@@ -128,13 +129,15 @@ with right:
             k_copies = layer_copies(image, cfg, int(seed), min(n_copies, 4))
             g_copies = [pixels for pixels, _ in copies[:len(k_copies)]]
             gcol, kcol = st.columns(2, border=True)
-            gcol.markdown("**ImageDataGenerator** (what training feeds)")
-            kcol.markdown("**Keras preprocessing layers** (the exported code)")
+            gcol.markdown("**ImageDataGenerator** (training's default engine)")
+            kcol.markdown("**Keras preprocessing layers** (the exported code; the engine `keras_layers`)")
             for col, pictures in ((gcol, g_copies), (kcol, k_copies)):
                 for cell, pixels in zip(col.columns(len(pictures)), pictures):
                     cell.image(pixels, width="stretch")
-            st.caption("The same image and seed; the random draws differ between the two (each has its own "
-                       "generator), the conventions are what to compare.")
+            st.caption("The same image and seed; copy k on each side is what training with that engine (the Train "
+                       "page's Augmentation engine, `--augment-engine`) feeds at epoch k for the image at position 0. "
+                       "The random draws differ between the two (each has its own generator): the conventions are "
+                       "what to compare.")
             st.markdown("**What differs:**\n" + "\n".join(f"- {d}" for d in differences(cfg)))
 
 st.divider()
@@ -172,12 +175,14 @@ st.caption(f"Paired runs that differ only in augmentation: this configuration, t
            f"augmented images). A bar below zero on accuracy means removing the transform hurt: it helps.")
 transforms = ablation.enabled_transforms(cfg)
 with st.form("ablation_form"):
-    f1, f2, f3, f4 = st.columns(4)
+    f1, f2, f3, f4, f5 = st.columns(5)
     abl_epochs = f1.number_input("Epochs per run", 1, 100, 5, key="abl_epochs")
     abl_size = f2.number_input("Image size (px)", 32, 224, 96, step=8, key="abl_size")
     abl_seeds = f3.number_input("Seeds", 1, 10, 3, key="abl_seeds")
     abl_weights = f4.text_input("MobileNetV2 weights", "imagenet", key="abl_weights",
                                 help="imagenet or the path of a no-top MobileNetV2 weights file")
+    abl_engine = f5.selectbox("Augmentation engine", list(RunSpec.param("augment_engine")["options"]),
+                              format_func=ENGINES.get, key="abl_engine", help=RunSpec.param("augment_engine")["help"])
     n_runs = (len(transforms) + 2) * int(abl_seeds)
     queued = st.form_submit_button(f"Queue {n_runs} runs ({', '.join(transforms) or 'no transform enabled'})",
                                    disabled=not transforms, key="abl_queue")
@@ -186,7 +191,8 @@ if queued:
         group, planned = ablation.ablation_specs(cfg, {"data": settings.load()["data"], "backbone": "mobilenet_v2",
                                                        "weights": abl_weights.strip() or "imagenet",
                                                        "image_size": int(abl_size), "epochs": int(abl_epochs),
-                                                       "lr": 1e-4}, tuple(range(int(abl_seeds))))
+                                                       "lr": 1e-4, "augment_engine": abl_engine},
+                                                 tuple(range(int(abl_seeds))))
         ablation.queue(group, planned)
         st.toast(f"Queued ablation {group}: {len(planned)} runs")
     except (ValueError, DataError, RuntimeError) as exc:

@@ -4,7 +4,7 @@ import streamlit as st
 from core import settings
 from core.analysis import charts
 from core.config import ALL_FROZEN, BACKBONES, CLASS_WEIGHTS, PRECISIONS, RECIPES, RunSpec, rate_text
-from core.data.augment import PRESET_TITLES, PRESETS, AugmentConfig
+from core.data.augment import ENGINES, PRESET_TITLES, PRESETS, AugmentConfig
 from core.data import exclusions
 from core.data.folders import DataError
 from core.models import environment
@@ -96,13 +96,15 @@ with st.form("train_form"):
     values["precision"] = form.choice(a2, recipe, "precision", list(PRECISIONS), "auto")
     values["seed"] = form.number(a3, recipe, "seed", defaults)
     values["name"] = form.text(a4, recipe, "name", placeholder=task["name"] if task else defaults.display_name()) or None
-    w1, w2, w3, _ = st.columns(4)
+    w1, w2, w3, w4 = st.columns(4)
     values["class_weight"] = form.choice(w1, recipe, "class_weight", list(CLASS_WEIGHTS), "none")
     values["exclude"] = exclusions.hashes(fixed.get("data") or settings.load()["data"] or current_dataset()[0])
     w2.caption((f"{len(values['exclude'])} images left out (chosen on the Data page)" if values["exclude"] else
                 "No images left out (choose some on the Data page)")
                + (f", and the assignment's {len(task['heldout']['files'])} held-out images" if task else ""))
     values["deterministic"] = form.flag(w3, recipe, "deterministic", defaults)
+    values["augment_engine"] = form.choice(w4, recipe, "augment_engine", list(RunSpec.param("augment_engine")["options"]),
+                                           defaults.augment_engine, ENGINES.get, disabled=not info.augments)
     if not info.augments:
         st.caption(f"{info.title} never augments: it is one of the lecture's baselines.")
     started = st.form_submit_button("Start training", type="primary")

@@ -315,6 +315,17 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
     assert_no_exception(pg)
     screenshot(pg, "augmentation")
 
+    # 2b. Beside it: the same image through Keras preprocessing layers (training's other engine), differences named.
+    toggle = pg.get_by_text("Beside it: the same image through Keras preprocessing layers")
+    toggle.click()
+    main = pg.locator('[data-testid="stMain"]')
+    wait_for(pg, lambda: "What differs" in main.inner_text(), "the side-by-side preview and its differences")
+    wait_idle(pg)
+    assert "fraction of a full turn" in main.inner_text() and "Keras preprocessing layers" in main.inner_text()
+    assert_no_exception(pg)
+    toggle.evaluate("e => e.scrollIntoView({block: 'center'})")  # the grid above, the differences below
+    screenshot(pg, "augmentation_keras_layers")
+
     # 3. Model: moving the freeze point from block5 to block4 unfreezes block4's parameters.
     go(pg, "Model")
     wait_for(pg, lambda: metric(pg, "Trainable"), "the parameter counts (builds VGG16)", timeout=150)

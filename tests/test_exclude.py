@@ -36,3 +36,31 @@ def test_exclude_must_be_content_hashes_and_class_weight_a_known_choice():
     with pytest.raises(ValueError, match="class_weight must be one of none, balanced"):
         RunSpec.from_recipe("scratch", class_weight="inverse")
     assert RunSpec.from_dict(RunSpec.from_recipe("scratch").to_dict()).exclude == []
+
+
+def test_train_exclude_takes_files_folders_and_lists_and_the_split_records_them(home, tmp_path):
+    from core.cli import _spec_from_args, parser
+    from core.data.folders import scan
+    data = make_folder(tmp_path / "d", {"train": 4, "validation": 2})
+    one = data / "train" / "cats" / "cats.0.png"
+    folder = data / "validation" / "dogs"
+    listing = tmp_path / "bad.txt"
+    listing.write_text("# mislabelled\n\nd/train/dogs/dogs.3.png\n")
+    before = sorted(p.name for p in data.rglob("*.png"))
+    args = parser().parse_args(["train", "--recipe", "scratch", "--data", str(data),
+                                "--exclude", str(one), str(folder), str(listing)])
+    spec = _spec_from_args(args)
+    chosen = [one, *folder.iterdir(), data / "train" / "dogs" / "dogs.3.png"]
+    assert spec.exclude == sorted(manifest.file_digest(p) for p in chosen)
+    record = manifest.build(scan(str(data)), exclude=spec.exclude)  # what the worker writes to split.json
+    assert sorted(row[0] for row in record["excluded"]) == sorted(manifest.absolute(p) for p in chosen)
+    assert sum(map(len, record["splits"].values())) == 12 - 4
+    assert sorted(p.name for p in data.rglob("*.png")) == before  # nothing deleted
+
+
+def test_train_exclude_of_a_missing_path_says_which_and_what_to_give(home, tmp_path):
+    from core.cli import _spec_from_args, parser
+    data = make_folder(tmp_path / "d", {"train": 2, "validation": 1})
+    with pytest.raises(ValueError, match=r"Cannot exclude .*nope\.png: no such file or folder; give an image"):
+        _spec_from_args(parser().parse_args(["train", "--recipe", "scratch", "--data", str(data),
+                                             "--exclude", str(tmp_path / "nope.png")]))

@@ -93,11 +93,12 @@ def freeze_depth(layer_name: str | None) -> int:
 
 
 def augmentation_text(run: dict, spec: RunSpec | None = None) -> str:
-    """The augmentation summary of a run; "none" when off or when the recipe never augments."""
+    """The augmentation summary of a run; "none" when off or when the recipe never augments. Runs augmented by
+    Keras preprocessing layers (`augment_engine`) say so."""
     spec = spec or _spec(run)
     if spec is None or spec.recipe in NO_AUGMENT_RECIPES or spec.augment.is_identity():
         return "none"
-    return spec.augment.summary()
+    return spec.augment.summary() + (" · Keras layers" if spec.augment_engine == "keras_layers" else "")
 
 
 # -- tables -------------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Modules: `folders` (scan a folder of class subfolders, split it, the lab's one image decoder),
 `manifest` (a run's recorded split: paths, sizes, content hashes), `pipeline` (decode once into a cache,
 feed Keras), `augment` (ImageDataGenerator's parameters as one
-table, the seeded transform that training and the preview share), `augment_export` (that configuration
-as code), `preview`, `demo` (the built-in drawn dataset), `datasets` (the dataset in use, uploads),
+table, the seeded transform that training and the preview share), `augmenters` (the engines that apply it in training:
+ImageDataGenerator's transform or Keras preprocessing layers), `augment_export` (that configuration
+as code), `preview`, `layer_preview`, `demo` (the built-in drawn dataset), `datasets` (the dataset in use, uploads),
 `prefetch` (downloads when online).
 
 The folder API is importable from here: `from core.data import scan, load_image, DataError`.

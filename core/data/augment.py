@@ -71,6 +71,7 @@ warnings.filterwarnings(
 __all__ = [
     "AugmentConfig",
     "FILL_MODES",
+    "ENGINES",
     "PRESETS",
     "PRESET_TITLES",
     "get_preset",
@@ -82,6 +83,13 @@ __all__ = [
 ]
 
 FILL_MODES: tuple[str, ...] = ("constant", "nearest", "reflect", "wrap")
+
+# The engines that can apply a configuration in training (a run's `augment_engine`; `core.data.augmenters`):
+# the lecture's ImageDataGenerator transform, or Keras 3's preprocessing layers built from the same parameters.
+ENGINES: dict[str, str] = {
+    "image_data_generator": "ImageDataGenerator (the lecture's)",
+    "keras_layers": "Keras preprocessing layers",
+}
 
 
 def _meta(label: str, unit: str, lo: Any, hi: Any, step: Any, help: str,

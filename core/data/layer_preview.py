@@ -1,37 +1,27 @@
 """The same picture through Keras 3's preprocessing layers, beside ImageDataGenerator's transform.
 
-`layer_copies` runs the very code `core.data.augment_export.to_keras_layers_code` exports (executed here, so the
-preview shows what a user's copy of that code does) on one image, training=True, seeded, without its final
-Rescaling (the pictures stay 0-255); `differences` names where the two disagree (the exporter's notes). The
-ImageDataGenerator side is `core.data.preview.augmented_copies`, the transform training uses.
+`layer_copies` runs the layers that training with `augment_engine="keras_layers"` uses
+(`core.data.augmenters.keras_layers`: the very code `core.data.augment_export.to_keras_layers_code` exports,
+executed, without its final Rescaling, so the pictures stay 0-255) on one image: copy k is drawn with
+`image_seed(seed, k, 0)`, what that engine feeds at epoch k for the image at position 0 of a run with this seed,
+as the ImageDataGenerator side (`core.data.preview.augmented_copies`) does for its engine. `differences` names
+where the two disagree (the exporter's notes).
 """
 from __future__ import annotations
 
-import keras
 import numpy as np
 
-from core.data.augment import AugmentConfig
+from core.data.augment import AugmentConfig, image_seed
 from core.data.augment_export import to_keras_layers_code
-
-
-def pipeline(cfg: AugmentConfig, seed: int) -> keras.Sequential:
-    """The exported keras.Sequential of preprocessing layers, without its Rescaling, its random draws seeded."""
-    code, _ = to_keras_layers_code(cfg)
-    keras.utils.set_random_seed(int(seed))
-    scope: dict = {}
-    exec(compile(code, "<keras layers export>", "exec"), scope)  # our own generated code, nothing from outside
-    model = scope["data_augmentation"]
-    return keras.Sequential([layer for layer in model.layers if not isinstance(layer, keras.layers.Rescaling)])
+from core.data.augmenters import LayersAugmenter
 
 
 def layer_copies(image: np.ndarray, cfg: AugmentConfig, seed: int, n: int) -> list[np.ndarray]:
     """`n` augmented copies of `image` (H, W, 3 uint8) through the layers, as uint8."""
-    model = pipeline(cfg, seed)
-    batch = np.repeat(np.asarray(image, dtype=np.float32)[None], n, axis=0)
-    if not model.layers:
-        return [np.asarray(image, dtype=np.uint8)] * n
-    out = keras.ops.convert_to_numpy(model(batch, training=True))
-    return [np.clip(np.rint(x), 0, 255).astype(np.uint8) for x in out]
+    engine = LayersAugmenter(cfg)
+    batch = np.asarray(image, dtype=np.float32)[None]
+    return [np.clip(np.rint(engine(batch, [image_seed(int(seed), k, 0)])[0]), 0, 255).astype(np.uint8)
+            for k in range(n)]
 
 
 def differences(cfg: AugmentConfig) -> list[str]:

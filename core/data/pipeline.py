@@ -3,8 +3,9 @@
 Decoding JPEGs every epoch is what makes the lecture's pipeline slow on a CPU. Here each split is
 decoded once, in parallel, to a uint8 array file keyed by the images' content and the size
 (`home()/cache/images/`), and read back as a memory map, so memory does not grow with the data.
-`ImageBatches` is a `keras.utils.PyDataset` over that array; when augmenting, it calls
-`core.data.augment.augment_batch` with per-image seeds, the same function the preview shows.
+`ImageBatches` is a `keras.utils.PyDataset` over that array; when augmenting, it calls the run's augmentation
+engine (`core.data.augmenters`: ImageDataGenerator's transform or Keras preprocessing layers) with per-image
+seeds, the same engine and seeds the Augmentation page's preview shows.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import numpy as np
 
 from core.runs import store
 from core.atomic import replacing
-from core.data.augment import AugmentConfig, augment_batch, image_seed
+from core.data.augment import AugmentConfig, image_seed
+from core.data.augmenters import augmenter
 from core.data.folders import load_image
 from core.data.manifest import file_digest
 
@@ -69,15 +71,19 @@ class ImageBatches(keras.utils.PyDataset):
     """Batches of (float32 images 0-255, labels) from a decoded array, optionally augmented.
 
     The order is reshuffled every epoch from (seed, epoch); image i of the epoch is augmented with
-    `image_seed(seed, epoch, i)`, so a resumed run sees exactly the batches it would have seen.
+    `image_seed(seed, epoch, i)` by `engine` (`core.data.augment.ENGINES`), so a resumed run sees exactly the
+    batches it would have seen.
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False,
-                 augment: AugmentConfig | None = None, seed: int = 0, epoch: int = 0, **kwargs):
+                 augment: AugmentConfig | None = None, seed: int = 0, epoch: int = 0,
+                 engine: str = "image_data_generator", **kwargs):
         super().__init__(**kwargs)
         self.images, self.labels = images, np.asarray(labels)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment = augment if augment is not None and not augment.is_identity() else None
+        self.engine = engine
+        self.augmenter = augmenter(self.augment, engine) if self.augment is not None else None
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
@@ -92,8 +98,8 @@ class ImageBatches(keras.utils.PyDataset):
         positions = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.labels)))
         idx = self.order[positions]
         x = np.asarray(self.images[np.sort(idx)], dtype=np.float32)[np.argsort(np.argsort(idx))]
-        if self.augment is not None:
-            x = augment_batch(x, self.augment, [image_seed(self.seed, self.epoch, int(p)) for p in positions])
+        if self.augmenter is not None:
+            x = self.augmenter(x, [image_seed(self.seed, self.epoch, int(p)) for p in positions])
         return x, self.labels[idx].astype(np.float32)
 
     def on_epoch_end(self) -> None:

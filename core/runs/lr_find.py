@@ -73,6 +73,10 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
     keras.utils.set_random_seed(spec.seed)
     ds = scan(data_root(spec), spec.val_fraction, spec.test_fraction, spec.seed)
     items = list(ds.splits["train"])
+    if spec.exclude:  # the images a run of this spec would leave out (`--exclude`, the Data page's choice)
+        from core.data.manifest import file_digest
+        excluded = set(spec.exclude)
+        items = [item for item in items if file_digest(item[0]) not in excluded]
     order = np.random.default_rng(spec.seed).permutation(len(items))[: batches * spec.batch_size]
     paths, labels = [items[i][0] for i in order], np.array([items[i][1] for i in order], dtype=np.int64)
     images, _ = decoded_images(paths, spec.image_size)
@@ -80,7 +84,8 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
     if not spec.uses_backbone:
         model, trains = networks.build_scratch(spec, n), "the small CNN"
         data = ImageBatches(images, labels, spec.batch_size, shuffle=True,
-                            augment=spec.augment if spec.augmenting else None, seed=spec.seed)
+                            augment=spec.augment if spec.augmenting else None, seed=spec.seed,
+                            engine=spec.augment_engine)
     else:
         base = networks.conv_base(spec.backbone, spec.weights, spec.image_size, spec.seed)
         base.trainable = False
@@ -88,7 +93,8 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
         pre = BACKBONES[spec.backbone].preprocess
         if spec.augmenting:
             model, trains = networks.full_model(base, head, pre), "the classifier on the frozen base (augmented)"
-            data = ImageBatches(images, labels, spec.batch_size, shuffle=True, augment=spec.augment, seed=spec.seed)
+            data = ImageBatches(images, labels, spec.batch_size, shuffle=True, augment=spec.augment, seed=spec.seed,
+                                engine=spec.augment_engine)
         else:
             from core.models import features
             feats = features.extractor(base, pre).predict(images, batch_size=32, verbose=0)

@@ -14,8 +14,10 @@ from importlib import metadata
 from pathlib import Path
 
 from core.atomic import replacing
+from core.data.augment import ENGINES
 from core.runs import artifacts
 
+ENGINE_TEXT = {"none": "none (the run does not augment)", **ENGINES}
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "ml_dtypes", "protobuf")
 
 
@@ -53,6 +55,7 @@ def build(run_id: str, spec, precision_used: str) -> dict:
     from core.models.precision import host
     machine = host()
     return {"run_id": run_id, "seed": spec.seed, "deterministic": bool(spec.deterministic),
+            "augmentation_engine": spec.augment_engine if spec.augmenting else "none",
             "precision": precision_used, "versions": versions(),
             "data_manifest_sha256": manifest_hash(artifacts.split_manifest(run_id)),
             "host": {"cpu": machine["cpu"], "kind": machine["kind"], "cores": machine["cores"]}}
@@ -80,6 +83,7 @@ def rows(card: dict) -> list[tuple[str, str]]:
     """The card as (what, value) rows for a table."""
     out = [("seed", str(card["seed"])),
            ("determinism", "TensorFlow op determinism on" if card["deterministic"] else "seeded only (not deterministic)"),
+           ("augmentation engine", ENGINE_TEXT.get(card.get("augmentation_engine"), "not recorded")),
            ("precision", card["precision"]),
            ("data manifest SHA-256", card["data_manifest_sha256"] or "not recorded")]
     out += [(name, version) for name, version in card["versions"].items()]

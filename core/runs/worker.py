@@ -113,7 +113,7 @@ class Job:
         train = split == "train"
         return ImageBatches(images, labels, self.spec.batch_size, shuffle=train,
                             augment=self.spec.augment if (train and augment) else None,
-                            seed=self.spec.seed, epoch=self.done if train else 0)
+                            seed=self.spec.seed, epoch=self.done if train else 0, engine=self.spec.augment_engine)
 
     # -- fitting ---------------------------------------------------------------------------------
     def resume_or_build(self, build, kinds: tuple[str, ...] = ("full",), after: int = 0, what: str = ""):
