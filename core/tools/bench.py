@@ -75,7 +75,8 @@ def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
     from core.models import inference, precision
     keras.mixed_precision.set_global_policy(policy)
     model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
-    model.predict_on_batch(np.zeros((2, SIZE, SIZE, 3), "float32"))  # build, as the reference was warmed up
+    # build and warm up with one batch of its own size, as the reference was with one of its batches of 20
+    model.predict_on_batch(np.zeros((EXTRACT_BATCH, SIZE, SIZE, 3), "float32"))
     t0 = time.perf_counter()
     images, key = decoded_images(paths, SIZE)
     decoded = time.perf_counter() - t0
