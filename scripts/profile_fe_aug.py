@@ -8,7 +8,9 @@ per component of the epoch, its seconds: decoding the JPEGs (once, cold cache), 
 ImageDataGenerator's augmentation of every batch, the frozen pass over the augmented batches, the head's
 training steps on the features, and the whole `head.fit` epoch as runs do it (as first built, sequential, and overlapped by
 `core.models.inference.feature_batches`'s producer thread), each `--repeats` times interleaved, so that a
-loaded host slows both variants alike. Also the bare forward pass of the same images (no augmentation).
+loaded host slows both variants alike. Also the bare forward pass of the same images (no augmentation), and
+what feature extraction on the engine spends beside its pass (decoding, a tail batch of a new shape): its share
+of the bare-forward ceiling that `python -m core bench` reports.
 Not a test: it asserts nothing and prints figures with the host.
 """
 from __future__ import annotations
@@ -110,18 +112,47 @@ def main() -> None:
         else:
             head.fit(inference.feature_batches(data, forward, overlap=variant == "overlapped"), epochs=1, verbose=0)
 
+    def decode_again(paths, size):
+        from concurrent.futures import ThreadPoolExecutor
+        from core.data.folders import load_image
+        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+            return list(pool.map(lambda pth: load_image(pth, size), paths))
+
+    def tail_costs(n):
+        """(seconds of a first call at a new batch shape `n`, unpadded; of the same batch padded to 32)."""
+        batch = np.asarray(images[:n], np.float32)
+        t0 = time.perf_counter()
+        forward(batch)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        forward(np.concatenate([batch, np.zeros((32 - n, *batch.shape[1:]), np.float32)]))
+        return first, time.perf_counter() - t0
+
     for r in range(a.repeats):
         batches = timed("augmentation (ImageDataGenerator, all batches)", lambda: augmented(r))
         feats = timed("frozen pass over the augmented batches", lambda: [forward(b) for b in batches])
         timed("head training steps on the features", lambda: [head.train_on_batch(f, labels[:len(f)]) for f in feats])
         timed("bare frozen pass, unaugmented images", lambda: [forward(np.asarray(images[i * a.batch:(i + 1) * a.batch],
                                                                                    np.float32)) for i in range(n_batches)])
+        timed("extraction: decode the JPEGs again (cold, as cached)", lambda: decode_again(paths, a.size))
+        timed("extraction: bare pass in batches of 32, warm shapes", lambda: [forward(np.asarray(
+            images[s:s + 32], np.float32)) for s in range(0, len(paths) - len(paths) % 32 or len(paths), 32)])
+        first, padded = tail_costs(8 + r)  # the full bench's tail: 1000 images = 31 x 32 + 8
+        rows.setdefault("extraction: tail batch at a new shape, unpadded", []).append(first)
+        rows.setdefault("extraction: the same tail batch padded to 32", []).append(padded)
         timed("head.fit epoch, before (sequential, probe twice)", lambda: fit_epoch("before"))
         timed("head.fit epoch, sequential (probed batches kept)", lambda: fit_epoch("sequential"))
         timed("head.fit epoch, overlapped (+ producer thread)", lambda: fit_epoch("overlapped"))
     print(f"per epoch of {len(paths)} images ({a.repeats} repeats, interleaved; min / max seconds):")
     for name, values in rows.items():
         print(f"  {name:52s} {min(values):7.2f} / {max(values):7.2f}")
+    decode, bare = min(rows["extraction: decode the JPEGs again (cold, as cached)"]), \
+        min(rows["extraction: bare pass in batches of 32, warm shapes"])
+    first, padded = (min(rows[f"extraction: {k}"]) for k in ("tail batch at a new shape, unpadded",
+                                                              "the same tail batch padded to 32"))
+    print(f"feature extraction on the engine (decode, then pass): the pass is {bare / (decode + bare):.0%} of "
+          f"decode + pass; with a tail batch at a new shape {bare / (decode + bare + first):.0%}, padded "
+          f"{bare / (decode + bare + padded):.0%} (the tail's images counted as pass in neither)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
