@@ -29,6 +29,9 @@ def test_batches_cover_every_image_once_per_epoch_in_a_seeded_order():
     seen = np.concatenate([a[i][1] for i in range(len(a))])
     assert len(a) == 3 and sorted(seen) == list(range(10))
     first = [a[i][1].tolist() for i in range(len(a))]
+    a.on_epoch_end()  # an end without a beginning (Keras's fit resetting its iterator) is not an epoch
+    assert [a[i][1].tolist() for i in range(len(a))] == first
+    a.on_epoch_begin()
     a.on_epoch_end()
     second = [a[i][1].tolist() for i in range(len(a))]
     assert first != second
@@ -53,3 +56,30 @@ def test_preview_equals_training_pixels(home, tiny_data):
         preview, params = augment_image(load_image(paths[file_index], 48), cfg, image_seed(7, 2, position))
         np.testing.assert_array_equal(x[j], preview)
     assert not np.array_equal(x[0], images[batches.order[5]].astype(np.float32))  # it really augmented
+
+
+def test_an_augmented_epoch_passes_each_batch_through_the_frozen_pass_once_in_the_same_order():
+    """Keras probes the first batches for the dataset's signature: they are kept, not augmented and passed twice;
+    the producer thread that augments ahead yields the very batches (and order) the sequential path does."""
+    import keras
+    from core.models import inference
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (18, 16, 16, 3)).astype(np.uint8)
+    labels = np.arange(18) % 2
+    passed = {True: [], False: []}
+
+    def forward_for(overlap):
+        def forward(x):
+            passed[overlap].append(np.array(x))
+            return x.mean(axis=(1, 2))
+        return inference.FrozenPass(forward, "test", "float32")
+    for overlap in (True, False):
+        keras.utils.set_random_seed(0)  # Keras shuffles the batches' order too
+        head = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, activation="sigmoid")])
+        head.compile("sgd", "binary_crossentropy")
+        data = ImageBatches(images, labels, 4, shuffle=True, augment=PRESETS["lecture"], seed=1)
+        head.fit(inference.feature_batches(data, forward_for(overlap), overlap=overlap), epochs=2, verbose=0)
+    assert len(passed[True]) == 2 * 5  # 5 batches a epoch, each once (7 a epoch before: 2 probed twice)
+    for a, b in zip(passed[True], passed[False]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(passed[True][0], passed[True][5])  # the second epoch drew new transforms

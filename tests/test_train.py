@@ -137,7 +137,7 @@ def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(hom
     run_id = store.create_run(spec.to_dict(), "ft", "fine_tune", "vgg16", spec.total_epochs)
     assert run_worker(run_id) == "stopped"
     assert store.get_run(run_id)["epochs_done"] == 3
-    assert (store.run_dir(run_id) / "ckpt-0003-top.keras").is_file()
+    assert (store.run_dir(run_id) / "ckpt-0002-top.keras").is_file()
     assert (store.run_dir(run_id) / "best.keras").is_file()  # a stopped run still has its models
     monkeypatch.setattr(RunRecorder, "on_epoch_end", original)
     assert run_worker(run_id) == "finished"
@@ -152,3 +152,30 @@ def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(hom
     last = evaluate(run_id, str(tiny_data), split="validation", which="last")
     assert last["accuracy"] == pytest.approx(rows[-1]["val_accuracy"], abs=1e-6)
     assert last["loss"] == pytest.approx(rows[-1]["val_loss"], rel=1e-3)
+
+
+def test_augmented_fine_tune_trains_only_the_top_on_the_frozen_bottoms_passes(home, tiny_data, monkeypatch):
+    """Fine-tuning with augmentation: each augmented batch goes through the frozen bottom's pass (logged with its
+    precision) and Keras trains only block5 and the head (the assembled classifier is checked by the test above
+    for the same "top" kind without augmentation)."""
+    from core.models import inference
+    calls = []
+    original = inference.FrozenPass.__call__
+
+    def counted(self, batch):
+        calls.append(np.shape(batch))
+        return original(self, batch)
+    monkeypatch.setattr(inference.FrozenPass, "__call__", counted)
+    spec = RunSpec.from_recipe("fine_tune", data=str(tiny_data), weights="none", image_size=32, epochs=1,
+                               fine_tune_epochs=1, batch_size=8, precision="float32")
+    assert spec.augmenting
+    run_id = _submit_inline(spec)
+    rows = store.epochs(run_id)
+    assert [r["phase"] for r in rows] == ["head", "fine_tune"]
+    messages = [line["message"] for line in store.log_lines(run_id)]
+    tune_msg = next(m for m in messages if m.startswith("phase fine_tune"))
+    assert f"{512 * 256 + 256 + 257 + 3 * 2_359_808:,} trainable" in tune_msg  # block5 and the head only
+    assert "frozen pass of the augmented training batches below block5_conv1: tensorflow float32" in messages
+    assert (store.run_dir(run_id) / "ckpt-0002-top.keras").is_file()
+    # 24 training images in batches of 8: 3 augmented batches an epoch through each frozen pass, each once
+    assert calls.count((8, 32, 32, 3)) == 3 + 3  # the head's epoch through the base, then one below block5

@@ -25,7 +25,13 @@ def load_model(run_id: str, which: str = "best") -> keras.Model:
 
 
 def predict_probs(model: keras.Model, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Class probabilities (N, n_classes) for uint8 images."""
+    """Class probabilities (N, n_classes) for uint8 images.
+
+    Kept on TensorFlow in the saved model's own policy on purpose, not on the inference engine (issue 12):
+    the scores must be the ones the run recorded while it trained (a run's validation accuracy and loss are
+    reproduced to 1e-6 by `evaluate`, and the Inspect page sets them side by side), which an int8 pass would
+    not give; and evaluation is one pass over a split, not one an epoch. A model trained in bfloat16 is
+    scored in bfloat16, the speed the host allows."""
     out = model.predict(ImageBatches(images, np.zeros(len(images)), batch_size), verbose=0)
     out = np.asarray(out, dtype=np.float64)
     return np.concatenate([1 - out, out], axis=1) if out.shape[1] == 1 else out

@@ -72,8 +72,11 @@ class ImageBatches(keras.utils.PyDataset):
 
     The order is reshuffled every epoch from (seed, epoch); image i of the epoch is augmented with
     `image_seed(seed, epoch, i)` by `engine` (`core.data.augment.ENGINES`), so a resumed run sees exactly the
-    batches it would have seen.
+    batches it would have seen. Keras's `fit` builds the dataset's signature from its first PROBED batches, then
+    ends an "epoch" that never began (it resets its iterator) before the first one: that end is ignored, and the
+    probed batches are kept until the epoch ends rather than augmented twice.
     """
+    PROBED = 2  # keras.src.trainers.data_adapters.data_adapter_utils.NUM_BATCHES_FOR_TENSOR_SPEC
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool = False,
                  augment: AugmentConfig | None = None, seed: int = 0, epoch: int = 0,
@@ -87,7 +90,7 @@ class ImageBatches(keras.utils.PyDataset):
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.epoch, self.kept = epoch, {}
         n = len(self.labels)
         self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
@@ -95,12 +98,22 @@ class ImageBatches(keras.utils.PyDataset):
         return math.ceil(len(self.labels) / self.batch_size)
 
     def __getitem__(self, index: int):
+        if index in self.kept:
+            return self.kept[index]
         positions = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.labels)))
         idx = self.order[positions]
         x = np.asarray(self.images[np.sort(idx)], dtype=np.float32)[np.argsort(np.argsort(idx))]
         if self.augmenter is not None:
             x = self.augmenter(x, [image_seed(self.seed, self.epoch, int(p)) for p in positions])
-        return x, self.labels[idx].astype(np.float32)
+        out = x, self.labels[idx].astype(np.float32)
+        if index < self.PROBED and self.augmenter is not None:
+            self.kept[index] = out
+        return out
+
+    def on_epoch_begin(self) -> None:
+        self.begun = True
 
     def on_epoch_end(self) -> None:
-        self.set_epoch(self.epoch + 1)
+        if getattr(self, "begun", False):
+            self.begun = False
+            self.set_epoch(self.epoch + 1)

@@ -173,19 +173,60 @@ def _save(ov_model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def feature_batches(batches, forward: FrozenPass):
+def feature_batches(batches, forward: FrozenPass, overlap: bool = True):
     """A Keras dataset of (frozen-pass outputs, labels) for each batch of `batches` (an ImageBatches, augmented
-    or not): feature extraction with augmentation trains its head on these, epoch after epoch."""
+    or not): feature extraction with augmentation trains its head on these, and fine-tuning with augmentation
+    its unfrozen top, epoch after epoch.
+
+    With `overlap`, a producer thread augments the next batch while this one goes through the frozen pass
+    (ImageDataGenerator's scipy transforms and the pass's TensorFlow or OpenVINO kernels release the GIL), and
+    Keras's own prefetch runs both ahead of the training step. The outputs of the batches Keras probes for
+    the dataset's signature before the epoch are kept, not computed twice (`scripts/profile_fe_aug.py` times
+    each part)."""
     import keras
+    from concurrent.futures import ThreadPoolExecutor
+
+    probed = getattr(batches, "PROBED", 2)
 
     class FeatureBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.kept, self.ahead, self.served, self.begun = {}, {}, set(), False
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="augment") if overlap else None
+
         def __len__(self):
             return len(batches)
 
+        def source(self, index):
+            """batches[index], from the producer thread when it was asked ahead; then asks for the next one
+            (Keras may shuffle the batches' order: each is still made once an epoch)."""
+            self.served.add(index)
+            pending = self.ahead.pop(index, None)
+            item = pending.result() if pending is not None else batches[index]
+            following = index + 1
+            if self.pool is not None and following < len(self) and following not in self.served \
+                    and following not in self.ahead:
+                self.ahead[following] = self.pool.submit(batches.__getitem__, following)
+            return item
+
         def __getitem__(self, index):
-            x, y = batches[index]
-            return forward(x), y
+            if index in self.kept:
+                return self.kept[index]
+            x, y = self.source(index)
+            out = forward(x), y
+            if index < probed:
+                self.kept[index] = out
+            return out
+
+        def on_epoch_begin(self):
+            self.begun = True
+            getattr(batches, "on_epoch_begin", lambda: None)()
 
         def on_epoch_end(self):
+            if not self.begun:  # Keras's fit resets its iterator before the first epoch: no epoch ended
+                return
+            for pending in self.ahead.values():  # finish before the order changes under the producer
+                pending.cancel() or pending.exception()
+            self.kept, self.ahead, self.served, self.begun = {}, {}, set(), False
             batches.on_epoch_end()
     return FeatureBatches()

@@ -2,8 +2,10 @@
 
 Started by `core.runs.runner` as `python -m core worker RUN_ID --lease N` in its own process. Every
 recipe is a Keras `fit` (with `RunRecorder`, `TensorBoard`), fed by `core.data.pipeline` from the split
-the run recorded at its first start (`core.data.manifest`, never rewritten); the frozen-base recipes
-without augmentation train their head on features cached by `core.models.features`. A pretrained base
+the run recorded at its first start (`core.data.manifest`, never rewritten); what is frozen only runs
+forward (`core.models.inference`): without augmentation the head, or the unfrozen top, trains on outputs
+cached by `core.models.features`, with augmentation on each epoch's augmented batches passed through the
+frozen layers. A pretrained base
 trains in the phases of keras-io's transfer-learning guide: `phase_head` (freeze the base, compile, fit
 a new classifier), then, to fine-tune, `phase_fine_tune` (unfreeze the top of the base, recompile with a
 low rate, fit again); each phase is "build or resume, compile, fit", with resuming behind
@@ -195,7 +197,8 @@ class Job:
             return head, "head"
         head, kind = self.resume_or_build(build_head, ("head",))
         if spec.augmenting:  # every epoch's augmented batches through the frozen pass; the head trains in Keras
-            forward = self.frozen_forward(features.extractor(base, self.preprocess), self.feature_key(base, "train"))
+            forward = self.frozen_forward(features.extractor(base, self.preprocess), self.feature_key(base, "train"),
+                                          "the augmented training batches through the base")
             train = inference.feature_batches(self.batches("train", True), forward)
             val = (self.features(base, self.preprocess, "validation"), self.arrays["validation"][1])
         else:
@@ -206,14 +209,24 @@ class Job:
     def phase_fine_tune(self, base, model):
         """Phase 2, "unfreeze, recompile with a low rate, fit": the top of the base with the classifier.
 
-        Without augmentation (and where the base is a chain at the freeze point) only the unfrozen top
-        trains, on cached outputs of the frozen bottom (kind "top"). Returns the complete classifier."""
+        Where the base is a chain at the freeze point only the unfrozen top trains, in Keras, on outputs of the
+        frozen bottom (kind "top"): cached once without augmentation; augmenting, every epoch's augmented
+        batches go through the bottom's frozen pass (the engine's precision, logged), which computes what the
+        lecture's model computes below the freeze point (its BatchNorm layers run in inference mode anyway).
+        Returns the complete classifier."""
         spec, point = self.spec, self.spec.resolved_freeze_from
 
         def build():
             return self.unfreeze(model if model is not None else self.model_from_checkpoint(), base.name)
         trained, kind = self.resume_or_build(build, ("full", "top"), after=spec.epochs, what="fine-tuning ")
-        if kind == "top":
+        if kind == "top" and spec.augmenting:
+            bottom = self.frozen_bottom(point)
+            forward = self.frozen_forward(features.extractor(bottom, self.preprocess),
+                                          self.feature_key(bottom, "train", point),
+                                          f"the augmented training batches below {point}")
+            train = inference.feature_batches(self.batches("train", True), forward)
+            val = (self.features(bottom, self.preprocess, "validation", point), self.arrays["validation"][1])
+        elif kind == "top":
             train, val = self.cached_features(self.frozen_bottom(point), cut=point)
         else:
             train, val = self.batches("train", spec.augmenting), self.batches("validation", False)
@@ -233,14 +246,15 @@ class Job:
 
     def unfreeze(self, model, base_name: str):
         """(model, kind) to fine-tune: `model`'s base trainable from the freeze point on, recompiled with the
-        fine-tuning rate; kind "top" (the top of the base and the head, on cached features) where it can."""
+        fine-tuning rate; kind "top" (the top of the base and the head, on the frozen bottom's outputs) where
+        the base is a chain at the freeze point."""
         spec, point = self.spec, self.spec.resolved_freeze_from
         inner, head = model.get_layer(base_name), model.get_layer("head")
         networks.freeze_from(inner, point)
-        split = None if spec.augmenting else networks.split_at(inner, point)
+        split = networks.split_at(inner, point)
         if split is None:
             trained, kind = model, "full"
-        else:  # no augmentation: the frozen bottom's output is computed once and cached
+        else:  # the frozen bottom runs forward only, outside the trained model
             _, top = split
             inputs = keras.Input(top.input_shape[1:], name="cut_features")
             trained, kind = keras.Model(inputs, head(top(inputs)), name="top_and_head"), "top"
@@ -292,13 +306,14 @@ class Job:
                                     layer, spec.image_size, self.preprocess,
                                     f"{self.run['precision_used']}/{precision.frozen_pass(spec.precision)}")
 
-    def frozen_forward(self, model, key: str) -> inference.FrozenPass:
-        """`model`'s forward pass in the run's frozen-pass precision (int8 calibrated on its training images)."""
+    def frozen_forward(self, model, key: str, what: str) -> inference.FrozenPass:
+        """`model`'s forward pass in the run's frozen-pass precision (int8 calibrated on its training images),
+        logged as the pass of `what` with its engine and precision."""
         images = self.arrays["train"][0]
         calibration = images[::max(1, len(images) // inference.CALIBRATION_IMAGES)][:inference.CALIBRATION_IMAGES]
         forward = inference.frozen_pass(model, key, precision.frozen_pass(self.spec.precision), calibration,
                                         log=self.lease.log)
-        self.lease.log(f"frozen pass {model.name}: {forward.describe()}")
+        self.lease.log(f"frozen pass of {what}: {forward.describe()}")
         return forward
 
     def features(self, base, pre: str, split: str, cut: str | None = None) -> np.ndarray:
@@ -309,7 +324,8 @@ class Job:
                                     len(images))
         t0 = time.time()
         model = features.extractor(base, pre)
-        forward = None if features.is_cached(key) else self.frozen_forward(model, self.feature_key(base, "train", cut))
+        forward = None if features.is_cached(key) else self.frozen_forward(
+            model, self.feature_key(base, "train", cut), f"the {split} images" + (f" below {cut}" if cut else ""))
         out = features.extract(model, images, key, progress=reporter.report, forward=forward)
         self.lease.log(f"{split} features {tuple(out.shape)}" + (f" below {cut}" if cut else "")
                        + f" in {time.time() - t0:.1f}s")

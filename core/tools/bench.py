@@ -75,7 +75,8 @@ def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
     from core.models import inference, precision
     keras.mixed_precision.set_global_policy(policy)
     model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
-    model.predict_on_batch(np.zeros((2, SIZE, SIZE, 3), "float32"))  # build, as the reference was warmed up
+    # build and warm up with one batch of its own size, as the reference was with one of its batches of 20
+    model.predict_on_batch(np.zeros((EXTRACT_BATCH, SIZE, SIZE, 3), "float32"))
     t0 = time.perf_counter()
     images, key = decoded_images(paths, SIZE)
     decoded = time.perf_counter() - t0
@@ -200,7 +201,8 @@ def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     """Whole-process seconds of one epoch with the lecture's augmentation, reference vs engine:
     feature extraction with augmentation (the lecture: model.fit of base + head with the base frozen; the engine:
     augmented batches through the frozen pass, the head trained in Keras on them) and fine-tuning with
-    augmentation (block5 + head trainable, second epoch: the lecture in float32, the engine in its policy)."""
+    augmentation (block5 + head trainable, last epoch: the lecture in float32; the engine as runs do, the
+    augmented batches through the frozen bottom's pass and block5 + head trained in its policy)."""
     import keras
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
     from core.data.augment import PRESETS
@@ -241,14 +243,18 @@ def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     timer = _EpochTimer.make()
     lecture_model("block5_conv1").fit(lecture_generator(), epochs=epochs, verbose=0, callbacks=[timer])
     out["ft_aug_reference_s_per_epoch"] = round(timer.times[-1], 2)
-    keras.mixed_precision.set_global_policy(policy)
-    base = networks.conv_base("vgg16", weights, SIZE)
+    keras.mixed_precision.set_global_policy(policy)  # as runs do: the augmented batches through the frozen
+    base = networks.conv_base("vgg16", weights, SIZE)  # bottom's pass, block5 + head trained in Keras on them
     networks.freeze_from(base, "block5_conv1")
-    model = networks.full_model(base, networks.head(base.output_shape[1:], 2, "flatten", 0.5), "caffe")
+    bottom, top = networks.split_at(base, "block5_conv1")
+    below = inference.frozen_pass(features.extractor(bottom, "caffe"), f"bench-aug-bottom-{key}",
+                                  precision.frozen_pass("auto"), images[:CALIBRATION])
+    inputs = keras.Input(top.input_shape[1:])
+    model = keras.Model(inputs, networks.head(base.output_shape[1:], 2, "flatten", 0.5)(top(inputs)))
     networks.compile_model(model, 1e-5, 2)
     timer = _EpochTimer.make()
-    model.fit(ImageBatches(images, labels, BATCH, shuffle=True, augment=aug), epochs=epochs, verbose=0,
-              callbacks=[timer])
+    model.fit(inference.feature_batches(ImageBatches(images, labels, BATCH, shuffle=True, augment=aug), below),
+              epochs=epochs, verbose=0, callbacks=[timer])
     out["ft_aug_engine_s_per_epoch"] = round(timer.times[-1], 2)
     out["fe_aug_speedup"] = round(out["fe_aug_reference_s"] / out["fe_aug_engine_s"], 2)
     out["ft_aug_speedup"] = round(out["ft_aug_reference_s_per_epoch"] / out["ft_aug_engine_s_per_epoch"], 2)

@@ -114,8 +114,10 @@ def markdown(result: dict, command: str, seconds: float) -> str:
         "- Features of a frozen base are cached under a key that holds everything that determines them: the images' "
         "bytes and order, the backbone, the weights, the layer, the size, the preprocessing and the precision.",
         "- Fine-tuning without augmentation computes the frozen bottom once; each epoch then runs only the unfrozen "
-        "top and the head. With augmentation the whole network runs every epoch; feature extraction with "
-        "augmentation runs the frozen base as a frozen pass and trains only the head in Keras.",
+        "top and the head. With augmentation each epoch's augmented batches go through the frozen bottom's pass "
+        "and only the unfrozen top and the head train in Keras; feature extraction with augmentation runs the "
+        "frozen base as a frozen pass and trains only the head in Keras. A producer thread augments the next "
+        "batch while the current one is passed (`scripts/profile_fe_aug.py` times each part of such an epoch).",
         "",
         "## Rerun",
         "",

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Every figure issue 12's "Must show" asks for, in one go, on an IDLE machine (another process on the host
+# slows one side more than the other: run it when nothing else runs).
+#
+#   bash scripts/issue12_figures.sh          # full: rewrites docs/benchmarks.md and docs/whole_process.md
+#   bash scripts/issue12_figures.sh --tiny   # a few minutes: checks that everything runs, writes under /tmp
+#
+# 1. python -m core.tools.whole_process: the lecture's code against `python -m core train` for
+#    feature_extraction and feature_extraction_aug, whole processes, 1000 training / 500 validation real photos
+#    of ../shared, VGG16 weights from ../shared/weights, 1 epoch, 150 px.
+# 2. python -m core bench (full): the goal table with its host line, every ceiling (TensorFlow float32 and
+#    bfloat16, OpenVINO float32 and int8), the accuracy cost of the auto precision on MobileNetV2 features
+#    (2000 training / 1000 validation real photos, float32 and auto side by side), on 1000 photos (feature
+#    extraction) and 400 (fine-tuning and augmented epochs, two epochs each, the second timed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export TF_CPP_MIN_LOG_LEVEL=3
+if [[ "${1:-}" == "--tiny" ]]; then
+  echo "tiny mode: about 3 minutes on an idle 2-core AMX host (a check that it runs; the figures mean nothing)"
+  $PY -m core.tools.whole_process --train 40 --validation 20 --markdown /tmp/issue12_whole_process_tiny.md
+  $PY -m core bench --quick --markdown /tmp/issue12_benchmarks_tiny.md
+  exit 0
+fi
+cat <<'TXT'
+Estimated runtime on an idle 2-core AMX host: about 14 minutes in all
+  whole processes (4 runs: 1500 images through VGG16 in float32 twice at ~20 img/s, the engine's two at
+    ~100 img/s, four Python/TensorFlow start-ups): ~4-5 minutes
+  python -m core bench (full): ~9 minutes (reference extraction of 1000 images ~1 min, ceilings with the
+    OpenVINO conversion and int8 quantization ~2 min, fine-tuning and augmented epochs on 400 photos ~3 min,
+    MobileNetV2 on 3000 photos in two precisions ~1.5 min, memory probes ~1 min)
+On an AVX2-only host multiply by about 4.
+TXT
+echo "start: $(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+$PY -m core.tools.whole_process --markdown docs/whole_process.md
+echo "whole processes done: $(date -u +%H:%M:%S) UTC"
+$PY -m core bench --markdown docs/benchmarks.md
+echo "end: $(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
