@@ -36,6 +36,7 @@ def test_training_batches_through_the_layers_are_the_pictures_the_preview_shows(
     images = _asymmetric(6)
     batches = ImageBatches(images, np.zeros(6), 3, shuffle=True, augment=cfg, seed=7, engine="keras_layers")
     for epoch in range(2):
+        batches.on_epoch_begin()  # as Keras's fit does: an epoch that never began does not end
         x, _ = batches[0]
         first = images[batches.order[0]]
         shown = layer_copies(first, cfg, 7, 2)[epoch]

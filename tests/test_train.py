@@ -137,7 +137,7 @@ def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(hom
     run_id = store.create_run(spec.to_dict(), "ft", "fine_tune", "vgg16", spec.total_epochs)
     assert run_worker(run_id) == "stopped"
     assert store.get_run(run_id)["epochs_done"] == 3
-    assert (store.run_dir(run_id) / "ckpt-0002-top.keras").is_file()
+    assert (store.run_dir(run_id) / "ckpt-0003-top.keras").is_file()
     assert (store.run_dir(run_id) / "best.keras").is_file()  # a stopped run still has its models
     monkeypatch.setattr(RunRecorder, "on_epoch_end", original)
     assert run_worker(run_id) == "finished"
