@@ -73,3 +73,18 @@ def test_the_queue_leases_and_owners_behave_the_same_on_both_stores(store_home, 
     store.record_epoch(bob, 1, "train", {"loss": 0.5})
     store.record_epoch(bob, 1, "train", {"loss": 0.25})  # written again: replaced, not doubled
     assert [e["loss"] for e in store.epochs(bob)] == [0.25]
+
+
+def test_a_store_made_before_per_epoch_trainable_blocks_gains_the_column_and_keeps_its_epochs(home):
+    import sqlite3
+    home.mkdir(parents=True)
+    old = sqlite3.connect(home / "runs.sqlite")
+    old.executescript(store._SCHEMA.replace(" trains TEXT,", ""))
+    old.execute("INSERT INTO runs (id, name, recipe, spec, status, created, epochs_total) "
+                "VALUES ('old', 'old', 'fine_tune', '{}', 'finished', 0, 2)")
+    old.execute("INSERT INTO epochs (run_id, epoch, phase, loss) VALUES ('old', 1, 'head', 0.5)")
+    old.commit()
+    old.close()
+    store._migrated.clear()
+    store.record_epoch("old", 2, "fine_tune", {"loss": 0.4, "trains": {"head": 1e-5, "block5": 5e-6}})
+    assert [(r["loss"], r["trains"]) for r in store.epochs("old")] == [(0.5, None), (0.4, {"head": 1e-5, "block5": 5e-6})]
