@@ -215,8 +215,7 @@ class Job:
         fitted in segments, one per trainable set, recompiled at each (`core.models.unfreezing`); a resumed
         run starts in the segment of its next epoch. Returns the complete classifier."""
         spec, point = self.spec, self.spec.resolved_freeze_from
-
-        built = []
+        built = []  # empty when a phase-2 checkpoint was resumed (it comes compiled, with its optimizer's state)
 
         def build():
             built.append(True)
@@ -226,7 +225,7 @@ class Job:
             train, val = self.cached_features(self.frozen_bottom(point), cut=point)
         else:
             train, val = self.batches("train", spec.augmenting), self.batches("validation", False)
-        names, compiled = networks.layer_names(base), not built  # a phase-2 checkpoint comes compiled
+        names, compiled = networks.layer_names(base), not built
         for segment in unfreezing.segments(names, point, spec.fine_tune_lr, spec.lr_block_ratio, spec.unfreeze_every,
                                            spec.epochs, spec.fine_tune_epochs):
             if self.done >= segment.last:
