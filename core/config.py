@@ -202,6 +202,15 @@ class RunSpec:
         "lecture's ImageDataGenerator) or keras_layers (Keras preprocessing layers built from the same "
         "parameters: RandomRotation, RandomTranslation, RandomShear, RandomZoom, RandomFlip; the Augmentation page "
         "shows both)", "choice", options=AUGMENT_ENGINES))
+    lr_block_ratio: float = field(default=1.0, metadata=_param(
+        "Rate ratio per block", "fine-tuning: discriminative learning rates; the classifier trains at the "
+        "fine-tuning rate, the base's top block at that rate / ratio, the block below at rate / ratio², and so on "
+        "down to the freeze point (1 = one rate for all, the lecture)", "float", 1.0, 100.0, 0.5))
+    unfreeze_every: int = field(default=0, metadata=_param(
+        "Unfreeze every", "fine-tuning: gradual unfreezing; phase 2 starts with only the base's top block "
+        "trainable and one more block below it unfreezes every this many epochs, never below the freeze point "
+        "(0 = every block from the freeze point trains from the start, the lecture)", "int", 0, 10000, 1,
+        "epochs"))
 
     @staticmethod
     def param(name: str) -> dict:
@@ -307,7 +316,17 @@ class RunSpec:
         need(not (self.fine_tunes and self.freeze_from == ALL_FROZEN),
              "Fine-tuning needs a first trainable layer, but the freeze point leaves every layer frozen: choose a "
              "block or layer to unfreeze, or use a feature-extraction recipe (all frozen).")
+        for name, plain in (("lr_block_ratio", 1.0), ("unfreeze_every", 0)):
+            need(self.fine_tunes or getattr(self, name) == plain,
+                 f"{name} only applies to fine-tuning ({', '.join(r.key for r in RECIPES.values() if r.fine_tunes)}), "
+                 f"not to {self.recipe} (got {number_text(getattr(self, name))}): leave it at "
+                 f"{number_text(plain)} or choose a fine-tuning recipe.")
         self.augment.validate()
 
     def display_name(self) -> str:
         return self.name or f"{self.recipe} · {self.backbone if self.uses_backbone else 'cnn'}"
+
+
+def fine_tuning_spec() -> RunSpec:
+    """The fine-tuning recipe's default spec (the Model page previews its phase 2 with these values)."""
+    return RunSpec.from_recipe(next(r.key for r in RECIPES.values() if r.fine_tunes))

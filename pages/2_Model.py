@@ -6,9 +6,9 @@ import streamlit as st
 
 from core import settings
 from core.data import datasets
-from core.models import environment
+from core.models import environment, unfreezing
 from core.analysis.charts import layer_params_figure
-from core.config import ALL_FROZEN, BACKBONES
+from core.config import ALL_FROZEN, BACKBONES, RunSpec, fine_tuning_spec, rate_text
 from core.data.folders import DataError
 from core.models.layer_table import blocks, freeze_table
 from pages.ui import chart, escape_md, setup, weights_problem
@@ -89,13 +89,31 @@ else:
                           key=f"model_layer_{backbone}")
     point = None if chosen == ALL_FROZEN_LABEL else chosen
 
+st.caption("Fine-tuning schedule (the fine-tuning recipe's phase 2; see each field's help):")
+s1, s2, _ = st.columns(3)
+schedule, fine_tuning = {}, fine_tuning_spec()
+for column, name, cast in ((s1, "lr_block_ratio", float), (s2, "unfreeze_every", int)):
+    meta = RunSpec.param(name)
+    schedule[name] = cast(column.number_input(
+        meta["label"] + (f" ({meta['unit']})" if meta["unit"] else ""), min_value=cast(meta["min"]),
+        max_value=cast(meta["max"]), step=cast(meta["step"]), value=cast(saved.get(name, getattr(fine_tuning, name))),
+        key=f"model_{name}", help=meta["help"]))
+
 table = freeze_table(rows, point, backbone, int(image_size))
 m1, m2, m3 = st.columns(3)
 m1.metric("Total parameters", f"{table['total_params']:,}")
 m2.metric("Trainable", f"{table['trainable_params']:,}")
 m3.metric("Frozen", f"{table['non_trainable_params']:,}")
 
-chart(layer_params_figure(table), key="model_chart", filename=f"{backbone}-layers")
+fine_tune_lr = fine_tuning.fine_tune_lr
+plan = unfreezing.preview(names, point, fine_tune_lr, schedule["lr_block_ratio"], schedule["unfreeze_every"])
+chart(layer_params_figure(table, plan), key="model_chart", filename=f"{backbone}-layers")
+if point:
+    st.dataframe(pd.DataFrame([{"block": p["block"], "learning rate": f"{p['rate']:.3g}",
+                                "trains from fine-tuning epoch": p["phase_epoch"]}
+                               for p in plan if p["rate"] is not None][::-1]), hide_index=True)
+    st.caption(f"Rates for the fine-tuning recipe's rate {rate_text(fine_tune_lr)}; the Train page's fine-tuning "
+               f"rate scales them all. A block whose epoch comes after the run's last fine-tuning epoch never trains.")
 frame = pd.DataFrame([{**r, "output_shape": "×".join(map(str, r["output_shape"]))} for r in table["layers"]])
 st.dataframe(frame, hide_index=True, height=320, column_config={
     "params": st.column_config.NumberColumn("parameters", format="localized"),
@@ -117,7 +135,7 @@ if st.button("Use this model for training", type="primary", key="model_use"):
         st.error(escape_md(f"Not saved: {problem}"))
     else:
         settings.update(model={"backbone": backbone, "weights": weights, "image_size": int(image_size),
-                               "freeze_from": point or ALL_FROZEN, "head": head, "dropout": dropout})
+                               "freeze_from": point or ALL_FROZEN, "head": head, "dropout": dropout, **schedule})
         tuning = (f"fine-tuning from {point}" if point else
                   "every layer frozen (feature extraction; fine-tuning needs a first trainable layer)")
         st.success(escape_md(f"The Train page will use {BACKBONES[backbone].title}, "

@@ -79,9 +79,13 @@ with st.form("train_form"):
                                   default=int(model.get("image_size", 150)) if info.uses_backbone else None),
     }
     if info.fine_tunes:
-        f1, f2, _, _ = st.columns(4)
+        f1, f2, f3, f4 = st.columns(4)
         values["fine_tune_epochs"] = form.number(f1, recipe, "fine_tune_epochs", defaults)
         values["fine_tune_lr"] = form.rate(f2, recipe, "fine_tune_lr", defaults)
+        values["lr_block_ratio"] = form.number(f3, recipe, "lr_block_ratio", defaults,
+                                               default=float(model.get("lr_block_ratio", defaults.lr_block_ratio)))
+        values["unfreeze_every"] = form.number(f4, recipe, "unfreeze_every", defaults,
+                                               default=int(model.get("unfreeze_every", defaults.unfreeze_every)))
     a1, a2, a3, a4 = st.columns(4)
     augment_options = ["recipe"] + (["lab"] if lab_aug else []) + list(PRESETS)
     augment_labels = {"recipe": f"recipe default ({PRESET_TITLES.get(info.defaults.get('augment', 'none'))})",

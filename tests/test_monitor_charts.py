@@ -47,3 +47,17 @@ def test_every_annotation_of_a_fine_tuning_chart_has_a_text():
     texts = [a.text for a in fig.layout.annotations]
     assert all(texts), texts
     assert "fine-tune starts" in texts
+
+
+def test_layer_chart_shows_each_blocks_rate_and_the_epoch_it_unfreezes():
+    from core.models import unfreezing
+    names = ["block3_conv1", "block4_conv1", "block4_pool", "block5_conv1"]
+    table = {"layers": [{"name": n, "params": 0 if "pool" in n else 10, "trainable": n != "block3_conv1"}
+                        for n in names]}
+    plan = unfreezing.plan(names, "block4_conv1", 1e-5, 2.0, 3, 1, 10)
+    fig = charts.layer_params_figure(table, plan)
+    rate = next(t for t in fig.data if t.name == "learning rate (right axis)")
+    assert list(rate.x) == ["block3_conv1", "block4_conv1", "block5_conv1"]
+    assert list(rate.y) == [None, 2.5e-6, 5e-6]  # frozen, then rates growing towards the head
+    assert list(fig.data[0].marker.color) == [charts.FROZEN_COLOR, charts.LATER_COLOR, charts.TRAINABLE_COLOR]
+    assert [(a.x, a.text) for a in fig.layout.annotations] == [("block4_conv1", "ep 4")]  # epoch 1 + 3

@@ -105,10 +105,17 @@ def test_model_page_freeze_point_changes_the_trainable_count(small_home):
     assert metrics["Total parameters"] == "14,714,688" and metrics["Trainable"] == "7,079,424"
     at.selectbox(key="model_block_vgg16").set_value("block4").run()
     assert {m.label: m.value for m in at.metric}["Trainable"] == f"{7_079_424 + 1_180_160 + 2 * 2_359_808:,}"
+    at.number_input(key="model_lr_block_ratio").set_value(2.0)
+    at.number_input(key="model_unfreeze_every").set_value(3).run()
+    plan = at.dataframe[0].value  # the unfrozen blocks, top first: the rate and the epoch each starts training
+    assert list(plan["block"]) == ["head", "block5", "block4"]
+    assert list(plan["learning rate"]) == ["1e-05", "5e-06", "2.5e-06"]
+    assert list(plan["trains from fine-tuning epoch"]) == [1, 1, 4]
     at.radio(key="model_weights").set_value("none").run()
     at.button(key="model_use").click().run()
     saved = settings.load()["model"]
     assert saved["freeze_from"] == "block4_conv1" and saved["weights"] == "none" and saved["backbone"] == "vgg16"
+    assert (saved["lr_block_ratio"], saved["unfreeze_every"]) == (2.0, 3)
 
 
 def test_all_frozen_on_the_model_page_is_kept_and_refused_for_fine_tuning(small_home, monkeypatch):
@@ -166,6 +173,9 @@ def test_choosing_a_recipe_fills_the_form_with_its_defaults(small_home, monkeypa
     if RECIPES[recipe].fine_tunes:
         assert at.number_input(key="train_fine_tune_fine_tune_epochs").value == defaults.fine_tune_epochs
         assert at.select_slider(key="train_fine_tune_fine_tune_lr").value == defaults.fine_tune_lr
+    schedule = [w.key for w in at.number_input if w.key.endswith(("_lr_block_ratio", "_unfreeze_every"))]
+    assert schedule == ([f"train_{recipe}_lr_block_ratio", f"train_{recipe}_unfreeze_every"]
+                        if RECIPES[recipe].fine_tunes else [])  # only fine-tuning has a phase 2 to schedule
     at.selectbox(key="train_recipe").set_value("scratch").run()  # the value typed for scratch comes back
     assert at.number_input(key="train_scratch_epochs").value == 7
 

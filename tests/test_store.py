@@ -98,3 +98,18 @@ def test_assignments_and_held_out_scores_behave_the_same_on_both_stores(store_ho
     assert [(r["id"], r["accuracy"]) for r in assignments.runs_with_scores(made["id"])] == [(run_id, None)]
     with pytest.raises(ValueError, match="No assignment matches"):
         assignments.get(made["id"])
+
+
+def test_a_store_made_before_per_epoch_trainable_blocks_gains_the_column_and_keeps_its_epochs(home):
+    import sqlite3
+    home.mkdir(parents=True)
+    old = sqlite3.connect(home / "runs.sqlite")
+    old.executescript(store._SCHEMA.replace(" trains TEXT,", ""))
+    old.execute("INSERT INTO runs (id, name, recipe, spec, status, created, epochs_total) "
+                "VALUES ('old', 'old', 'fine_tune', '{}', 'finished', 0, 2)")
+    old.execute("INSERT INTO epochs (run_id, epoch, phase, loss) VALUES ('old', 1, 'head', 0.5)")
+    old.commit()
+    old.close()
+    store._migrated.clear()
+    store.record_epoch("old", 2, "fine_tune", {"loss": 0.4, "trains": {"head": 1e-5, "block5": 5e-6}})
+    assert [(r["loss"], r["trains"]) for r in store.epochs("old")] == [(0.5, None), (0.4, {"head": 1e-5, "block5": 5e-6})]

@@ -54,6 +54,8 @@ def test_fine_tune_records_both_phases_and_unfreezes_the_top_block(home, tiny_da
     run_id = _submit_inline(spec)
     assert [r["phase"] for r in store.epochs(run_id)] == ["head", "head", "fine_tune", "fine_tune"]
     assert [r["lr"] for r in store.epochs(run_id)] == pytest.approx([2e-5, 2e-5, 1e-5, 1e-5])
+    plain = {"head": 1e-5, "block5": 1e-5}  # plain fine-tuning: one rate, every block from the freeze point
+    assert [r["trains"] for r in store.epochs(run_id)] == [None, None, plain, plain]
     messages = [line["message"] for line in store.log_lines(run_id)]
     head_msg = next(m for m in messages if m.startswith("phase head"))
     tune_msg = next(m for m in messages if m.startswith("phase fine_tune"))

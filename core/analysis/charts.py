@@ -50,16 +50,56 @@ def overlay_figure(series: dict[str, list[dict]], metric: str = "val_accuracy") 
     return fig
 
 
-def layer_params_figure(table: dict) -> go.Figure:
-    """Parameters per layer of a conv base, coloured frozen or trainable."""
+LATER_COLOR, RATE_COLOR = "#f4a582", "#2ca02c"
+
+
+def layer_params_figure(table: dict, plan: list[dict] | None = None) -> go.Figure:
+    """Parameters per layer of a conv base, coloured frozen or trainable.
+
+    With `plan` (`core.models.unfreezing.plan`: per block, its rate and the fine-tuning epoch it unfreezes at),
+    each trainable layer also shows its block's learning rate (a line on a log axis at the right) and, for
+    blocks that unfreeze later (gradual unfreezing), the fine-tuning epoch they start at, in a lighter colour."""
+    from core.models.layer_table import block_of
     rows = [r for r in table["layers"] if r["params"] > 0]
-    fig = go.Figure(go.Bar(x=[r["name"] for r in rows], y=[r["params"] for r in rows],
-                           marker_color=[TRAINABLE_COLOR if r["trainable"] else FROZEN_COLOR for r in rows],
-                           hovertemplate="%{x}<br>%{y:,} parameters<extra></extra>", showlegend=False))
-    for label, color in (("frozen", FROZEN_COLOR), ("trainable", TRAINABLE_COLOR)):
+    by_block = {p["block"]: p for p in plan or []}
+    steps = [by_block.get(block_of(r["name"]), {}) if r["trainable"] else {} for r in rows]
+    later = [bool(s.get("phase_epoch") and s["phase_epoch"] > 1) or (r["trainable"] and plan is not None and
+                                                                     s.get("phase_epoch") is None)
+             for r, s in zip(rows, steps)]
+    colors = [FROZEN_COLOR if not r["trainable"] else LATER_COLOR if late else TRAINABLE_COLOR
+              for r, late in zip(rows, later)]
+    hover = [f"{block_of(r['name'])}" + (f"<br>learning rate {s['rate']:.3g}" if s.get("rate") else "")
+             + (("<br>trains from fine-tuning epoch " + str(s["phase_epoch"])) if s.get("phase_epoch") else
+                "<br>never unfreezes within the phase" if r["trainable"] and plan is not None else "")
+             for r, s in zip(rows, steps)]
+    seen, labels = set(), []  # "ep N" above the first layer of each block that unfreezes later
+    for s in steps:
+        late = s.get("phase_epoch") and s["phase_epoch"] > 1 and s["block"] not in seen
+        labels.append(f"ep {s['phase_epoch']}" if late else "")
+        seen.add(s.get("block"))
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Bar(x=[r["name"] for r in rows], y=[r["params"] for r in rows], marker_color=colors,
+                         customdata=hover, showlegend=False,
+                         hovertemplate="%{x}<br>%{y:,} parameters<br>%{customdata}<extra></extra>"))
+    for r, label in zip(rows, labels):
+        if label:
+            fig.add_annotation(x=r["name"], y=r["params"], text=label, showarrow=False, yanchor="bottom",
+                               font=dict(size=11, color="#b2182b"))
+    legend = [("frozen", FROZEN_COLOR), ("trainable", TRAINABLE_COLOR)]
+    if plan is not None and any(later):
+        legend = [("frozen", FROZEN_COLOR), ("trains from fine-tuning epoch 1", TRAINABLE_COLOR),
+                  ("unfreezes later (gradual unfreezing)", LATER_COLOR)]
+    for label, color in legend:
         fig.add_trace(go.Bar(x=[None], y=[None], marker_color=color, name=label))
-    fig.update_layout(height=360, yaxis_title="parameters", margin=dict(t=30, b=120, l=60, r=20), bargap=0.15,
-                      legend=dict(orientation="h", y=1.1), showlegend=True)
+    if plan is not None:  # the rate of each trainable layer, on a log axis at the right
+        fig.add_trace(go.Scatter(x=[r["name"] for r in rows], y=[s.get("rate") for s in steps], mode="markers",
+                                 marker=dict(color=RATE_COLOR, size=7), name="learning rate (right axis)",
+                                 hovertemplate="%{x}: learning rate %{y:.3g}<extra></extra>"), secondary_y=True)
+        fig.update_yaxes(type="log", title_text="learning rate", secondary_y=True, showgrid=False, tickformat=".0e",
+                         title_standoff=4)
+    fig.update_layout(height=400, margin=dict(t=60, b=120, l=60, r=90), bargap=0.15,
+                      legend=dict(orientation="h", y=1.18), showlegend=True)
+    fig.update_yaxes(title_text="parameters", secondary_y=False)
     fig.update_xaxes(tickangle=-60)
     return fig
 

@@ -6,9 +6,21 @@ layers around them are unfrozen, as Keras recommends for fine-tuning.
 """
 from __future__ import annotations
 
+import re
+
+_MOBILENET_BLOCKS = ((re.compile(r"^(block_\d+)_"), r"\1"), (re.compile(r"^(expanded_conv)"), r"\1"),
+                     (re.compile(r"^bn_(Conv1)$"), r"\1"), (re.compile(r"^(Conv_1)(_bn)?$"), r"\1"),
+                     (re.compile(r"^out_relu$"), "Conv_1"))
+
 
 def block_of(name: str) -> str:
-    """The block a layer belongs to: "block5_conv1" -> "block5", "conv5_block1_1_conv" -> "conv5"."""
+    """The block a layer belongs to: "block5_conv1" -> "block5" (VGG16), "conv5_block1_1_conv" -> "conv5"
+    (ResNet50), "block_16_expand" -> "block_16", "expanded_conv_project" -> "expanded_conv", "bn_Conv1" ->
+    "Conv1", "out_relu" -> "Conv_1" (MobileNetV2's inverted residual blocks, its first and last convolutions)."""
+    for pattern, block in _MOBILENET_BLOCKS:
+        found = pattern.match(name)
+        if found:
+            return found.expand(block)
     return name.split("_")[0]
 
 

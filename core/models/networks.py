@@ -15,7 +15,7 @@ from keras import layers
 
 from core.config import BACKBONES, RECIPES, RunSpec
 from core.models.layer_table import freeze_table
-from core.models import environment
+from core.models import discriminative, environment
 from core.models.weights import WeightsError, imagenet_missing_message, load_weights_file  # noqa: F401 (re-exported)
 
 
@@ -83,6 +83,24 @@ def freeze_from(base: keras.Model, first_trainable: str | None) -> None:
             trainable = True
         # BatchNorm layers stay frozen (inference mode) when fine-tuning, as Keras recommends.
         layer.trainable = trainable and not isinstance(layer, layers.BatchNormalization)
+
+
+def train_only(part: keras.Model, names: set[str]) -> None:
+    """Make exactly the layers of `part` named in `names` trainable (BatchNorm layers stay frozen, as in
+    `freeze_from`); every other layer of `part` is frozen."""
+    part.trainable = True
+    for layer in part.layers:
+        layer.trainable = layer.name in names and not isinstance(layer, layers.BatchNormalization)
+
+
+def trainable_names(part: keras.Model) -> set[str]:
+    """The names of `part`'s layers that train (the set `train_only` sets)."""
+    return {layer.name for layer in part.layers if layer.trainable and not isinstance(layer, layers.InputLayer)}
+
+
+def base_part(model: keras.Model) -> keras.Model:
+    """The (part of the) conv base nested in a classifier: the whole base, or its top (kind "top")."""
+    return next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head")
 
 
 def split_at(base: keras.Model, first_trainable: str) -> tuple[keras.Model, keras.Model] | None:
@@ -175,6 +193,7 @@ def loss_for(n_classes: int) -> str:
     return "binary_crossentropy" if n_classes == 2 else "sparse_categorical_crossentropy"
 
 
-def compile_model(model: keras.Model, lr: float, n_classes: int) -> None:
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr), loss=loss_for(n_classes),
+def compile_model(model: keras.Model, lr: float, n_classes: int, layer_factors: dict | None = None) -> None:
+    """RMSprop at `lr`; with `layer_factors` ({layer: factor}, fine-tuning), a rate of lr x factor per layer."""
+    model.compile(optimizer=discriminative.optimizer(lr, layer_factors), loss=loss_for(n_classes),
                   metrics=["accuracy"])

@@ -73,10 +73,11 @@ class _Throttled:
 class RunRecorder(keras.callbacks.Callback):
     """Checkpoint, record and report one training phase of a run, through the worker's lease."""
 
-    def __init__(self, lease: Lease, phase: str, kind: str, best: dict, steps: int):
+    def __init__(self, lease: Lease, phase: str, kind: str, best: dict, steps: int, trains: dict | None = None):
         super().__init__()
         self.lease, self.run_id = lease, lease.run_id
         self.phase, self.kind, self.best, self.steps = phase, kind, best, steps
+        self.trains = trains  # fine-tuning: {"head": rate, block: rate, ...}, recorded with each epoch
         self.throttle = _Throttled(self.run_id)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -99,6 +100,7 @@ class RunRecorder(keras.callbacks.Callback):
             save_atomic(self.model, artifacts.best_of_kind(self.run_id, self.kind), self.lease)
         logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         logs["seconds"] = time.time() - self.started
+        logs["trains"] = self.trains
         self.lease.record_epoch(done, self.phase, logs)
         self.lease.log(f"epoch {done} [{self.phase}] " + " ".join(
             f"{k}={logs[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs)

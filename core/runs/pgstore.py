@@ -69,7 +69,8 @@ _ready: set[str] = set()
 
 
 @contextmanager
-def connect(url: str, schema: str, added_columns, owner_default: str, immediate: bool = False):
+def connect(url: str, schema: str, added_columns, owner_default: str, immediate: bool = False,
+            added_epoch_columns=()):
     """A transaction on the PostgreSQL store at `url` (schema created and migrated once per process)."""
     psycopg = driver()
     where = re.sub(r"//[^@/]*@", "//", url)  # never show a password
@@ -87,6 +88,8 @@ def connect(url: str, schema: str, added_columns, owner_default: str, immediate:
                     conn.execute(statement)
                 for name, kind in added_columns:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN IF NOT EXISTS {name} {pg_schema(kind)[0]}")
+                for name, kind in added_epoch_columns:
+                    conn.execute(f"ALTER TABLE epochs ADD COLUMN IF NOT EXISTS {name} {pg_schema(kind)[0]}")
                 conn.execute("UPDATE runs SET owner = ? WHERE owner IS NULL", (owner_default,))
             _ready.add(url)
         with raw.transaction():

@@ -61,7 +61,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     epoch INTEGER NOT NULL,
     phase TEXT NOT NULL,
-    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, lr REAL, seconds REAL,
+    loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, lr REAL, seconds REAL, trains TEXT,
     PRIMARY KEY (run_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS log (
@@ -94,6 +94,7 @@ _ADDED_COLUMNS = (("lease", "INTEGER NOT NULL DEFAULT 0"), ("host", "TEXT"), ("o
                   ("published", "INTEGER NOT NULL DEFAULT 0"), ("executor", "TEXT"),
                   ("node", "TEXT"), ("assignment", "TEXT"),
                   ("requeues", "INTEGER NOT NULL DEFAULT 0"))  # stores made before them get them
+_ADDED_EPOCH_COLUMNS = (("trains", "TEXT"),)  # fine-tuning: {"head": rate, block: rate, ...} as JSON
 _migrated: set[str] = set()
 
 
@@ -140,7 +141,8 @@ def connect(immediate: bool = False):
     url = db_url()
     if url:
         from core.runs import pgstore
-        with pgstore.connect(url, _SCHEMA, _ADDED_COLUMNS, access.os_user(), immediate) as conn:
+        with pgstore.connect(url, _SCHEMA, _ADDED_COLUMNS, access.os_user(), immediate,
+                             added_epoch_columns=_ADDED_EPOCH_COLUMNS) as conn:
             yield conn
         return
     path = home() / "runs.sqlite"
@@ -173,14 +175,15 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     """Add the columns a store made by an older version lacks (once per store and process)."""
     if str(path) in _migrated:
         return
-    have = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
-    for name, kind in _ADDED_COLUMNS:
-        if name not in have:
-            try:
-                conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-            except sqlite3.OperationalError as exc:  # another process added it a moment ago
-                if "duplicate column" not in str(exc):
-                    raise
+    for table, added in (("runs", _ADDED_COLUMNS), ("epochs", _ADDED_EPOCH_COLUMNS)):
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in added:
+            if name not in have:
+                try:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                    if "duplicate column" not in str(exc):
+                        raise
     # Runs made before owners were recorded belong to the operating-system user, the single-user default.
     if conn.execute("SELECT 1 FROM runs WHERE owner IS NULL LIMIT 1").fetchone():  # no write on a read-only store
         conn.execute("UPDATE runs SET owner = ? WHERE owner IS NULL", (access.os_user(),))
@@ -282,18 +285,26 @@ def set_status(run_id: str, status: str, error: str | None = None, holding: int 
 
 
 def record_epoch(run_id: str, epoch: int, phase: str, metrics: dict, holding: int | None = None) -> None:
+    """Store a finished epoch's metrics; `metrics["trains"]` (fine-tuning) is {"head": rate, block: rate, ...}."""
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+    trains = json.dumps(metrics["trains"]) if metrics.get("trains") else None
     with connect(immediate=holding is not None) as c:
         check_lease(c, run_id, holding)
-        c.execute("INSERT INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ") "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET phase = excluded.phase, "
+        c.execute("INSERT INTO epochs (run_id, epoch, phase, " + ", ".join(keys) + ", trains) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, epoch) DO UPDATE SET "
+                  "phase = excluded.phase, trains = excluded.trains, "
                   + ", ".join(f"{k} = excluded.{k}" for k in keys),
-                  (run_id, epoch, phase, *[None if metrics.get(k) is None else float(metrics[k]) for k in keys]))
+                  (run_id, epoch, phase, *[None if metrics.get(k) is None else float(metrics[k]) for k in keys],
+                   trains))
 
 
 def epochs(run_id: str) -> list[dict]:
+    """A run's epochs in order: metrics, and "trains" ({"head": rate, block: rate, ...} or None)."""
     with connect() as c:
-        return [dict(r) for r in c.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
+        rows = [dict(r) for r in c.execute("SELECT * FROM epochs WHERE run_id = ? ORDER BY epoch", (run_id,))]
+    for row in rows:
+        row["trains"] = json.loads(row["trains"]) if row.get("trains") else None
+    return rows
 
 
 def append_log(c: sqlite3.Connection, run_id: str, message: str) -> None:

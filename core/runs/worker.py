@@ -9,8 +9,10 @@ frozen layers. A pretrained base
 trains in the phases of keras-io's transfer-learning guide: `phase_head` (freeze the base, compile, fit
 a new classifier), then, to fine-tune, `phase_fine_tune` (unfreeze the top of the base, recompile with a
 low rate, fit again); each phase is "build or resume, compile, fit", with resuming behind
-`resume_or_build`. A checkpoint is written after every epoch, so a stop or a crash keeps every finished
-epoch and `resume` continues. Every write goes through the worker's lease (`core.runs.lease`): a worker
+`resume_or_build`. Discriminative rates and gradual unfreezing fit phase 2 in segments, one per trainable set
+(`core.models.unfreezing`, `core.models.discriminative`); each epoch records what trained at which rate.
+A checkpoint is written after every epoch, so a stop or a crash keeps every finished epoch and `resume`
+continues (within phase 2, in the segment of its next epoch). Every write goes through the worker's lease (`core.runs.lease`): a worker
 whose run was taken over stops without writing.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from core.config import BACKBONES, RunSpec
 from core.data import demo, manifest
 from core.data.folders import DataError, scan
 from core.data.pipeline import ImageBatches, decoded_images
-from core.models import environment, features, inference, networks, precision
+from core.models import environment, features, inference, networks, precision, unfreezing
 from core.runs import artifacts, lease as leases, runcard, store
 from core.runs.callbacks import (CheckpointError, ProgressReporter, RunRecorder, StopRequested, latest_checkpoint,
                                  save_atomic)
@@ -120,18 +122,20 @@ class Job:
     # -- fitting ---------------------------------------------------------------------------------
     def resume_or_build(self, build, kinds: tuple[str, ...] = ("full",), after: int = 0, what: str = ""):
         """(model, kind): the checkpoint after `self.done` epochs when it is of one of `kinds` and was written
-        after epoch `after` (within the current phase), else `build()`, which returns a compiled (model, kind)."""
+        after epoch `after` (within the current phase), else `build()`, which returns (model, kind), compiled
+        except in phase 2 (its segments compile)."""
         found = latest_checkpoint(self.run_id, self.done) if self.done > after else None
         if found and found[1] in kinds:
             self.lease.log(f"resuming {what}from {found[0].name}")
             return keras.models.load_model(found[0], safe_mode=True), found[1]
         return build()
 
-    def fit(self, model, phase: str, kind: str, end_epoch: int, train, val, **fit_kwargs) -> None:
+    def fit(self, model, phase: str, kind: str, end_epoch: int, train, val, trains: dict | None = None,
+            **fit_kwargs) -> None:
         if self.done >= end_epoch:
             return
         steps = len(train) if hasattr(train, "__len__") else int(np.ceil(len(train[1]) / self.spec.batch_size))
-        callbacks = [RunRecorder(self.lease, phase, kind, self.best, steps),
+        callbacks = [RunRecorder(self.lease, phase, kind, self.best, steps, trains),
                      keras.callbacks.TensorBoard(str(artifacts.tensorboard(self.run_id)), write_graph=False,
                                                  profile_batch=0)]
         self.lease.log(f"phase {phase}: epochs {self.done + 1}-{end_epoch}, "
@@ -213,10 +217,14 @@ class Job:
         frozen bottom (kind "top"): cached once without augmentation; augmenting, every epoch's augmented
         batches go through the bottom's frozen pass (the engine's precision, logged), which computes what the
         lecture's model computes below the freeze point (its BatchNorm layers run in inference mode anyway).
-        Returns the complete classifier."""
+        With gradual unfreezing the phase is fitted in segments, one per trainable set, recompiled at each
+        (`core.models.unfreezing`); a resumed run starts in the segment of its next epoch. Returns the complete
+        classifier."""
         spec, point = self.spec, self.spec.resolved_freeze_from
+        built = []  # empty when a phase-2 checkpoint was resumed (it comes compiled, with its optimizer's state)
 
         def build():
+            built.append(True)
             return self.unfreeze(model if model is not None else self.model_from_checkpoint(), base.name)
         trained, kind = self.resume_or_build(build, ("full", "top"), after=spec.epochs, what="fine-tuning ")
         if kind == "top" and spec.augmenting:
@@ -230,8 +238,34 @@ class Job:
             train, val = self.cached_features(self.frozen_bottom(point), cut=point)
         else:
             train, val = self.batches("train", spec.augmenting), self.batches("validation", False)
-        self.fit(trained, "fine_tune", kind, spec.total_epochs, train, val)
+        names, compiled = networks.layer_names(base), not built
+        for segment in unfreezing.segments(names, point, spec.fine_tune_lr, spec.lr_block_ratio, spec.unfreeze_every,
+                                           spec.epochs, spec.fine_tune_epochs):
+            if self.done >= segment.last:
+                continue
+            self.train_segment(trained, names, segment, compiled)
+            self.fit(trained, "fine_tune", kind, segment.last, train, val, trains=segment.trains(spec.fine_tune_lr))
+            compiled = True
         return self.assemble(trained, kind)
+
+    def train_segment(self, trained, names: list[str], segment: unfreezing.Segment, compiled: bool) -> None:
+        """Make `segment`'s blocks (and the head) the trainable set, and recompile with their rates, unless the
+        model is `compiled` for phase 2 and already trains exactly that with those rates (so a checkpoint resumed
+        mid-segment keeps its optimizer's state, as an uninterrupted run does)."""
+        spec, point = self.spec, self.spec.resolved_freeze_from
+        part = networks.base_part(trained)
+        wanted = unfreezing.trainable_layers(names, point, segment.blocks)
+        factors = unfreezing.layer_factors(names, point, spec.lr_block_ratio)
+        before = networks.trainable_names(part)
+        networks.train_only(part, wanted)
+        optimizer = getattr(trained, "optimizer", None)
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        same = (compiled and networks.trainable_names(part) == before
+                and getattr(optimizer, "layer_factors", None) == (factors if spec.lr_block_ratio != 1 else None))
+        if not same:
+            networks.compile_model(trained, spec.fine_tune_lr, len(self.classes), factors)
+        self.lease.log(f"fine-tuning epochs {max(segment.first, self.done + 1)}-{segment.last}: training "
+                       f"{segment.describe(spec.fine_tune_lr)}" + ("" if same else " (recompiled)"))
 
     # -- the pieces the phases use ------------------------------------------------------------
     def frozen_base(self):
@@ -245,9 +279,9 @@ class Job:
         return networks.head(base.output_shape[1:], len(self.classes), spec.resolved_head, spec.dropout)
 
     def unfreeze(self, model, base_name: str):
-        """(model, kind) to fine-tune: `model`'s base trainable from the freeze point on, recompiled with the
-        fine-tuning rate; kind "top" (the top of the base and the head, on the frozen bottom's outputs) where
-        the base is a chain at the freeze point."""
+        """(model, kind) to fine-tune: `model`'s base trainable from the freeze point on, not compiled (each
+        segment of phase 2 compiles it); kind "top" (the top of the base and the head, on the frozen bottom's
+        outputs) where the base is a chain at the freeze point."""
         spec, point = self.spec, self.spec.resolved_freeze_from
         inner, head = model.get_layer(base_name), model.get_layer("head")
         networks.freeze_from(inner, point)
@@ -258,7 +292,6 @@ class Job:
             _, top = split
             inputs = keras.Input(top.input_shape[1:], name="cut_features")
             trained, kind = keras.Model(inputs, head(top(inputs)), name="top_and_head"), "top"
-        networks.compile_model(trained, spec.fine_tune_lr, len(self.classes))
         return trained, kind
 
     def frozen_bottom(self, point: str):
@@ -292,8 +325,7 @@ class Job:
         head_model = model if kind == "head" else model.get_layer("head")
         if kind == "top":
             networks.freeze_from(base, spec.resolved_freeze_from)
-            top = next(layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name != "head")
-            for layer in top.layers:
+            for layer in networks.base_part(model).layers:
                 if layer.weights:
                     base.get_layer(layer.name).set_weights(layer.get_weights())
         return networks.full_model(base, head_model, self.preprocess)
