@@ -151,8 +151,11 @@ def test_train_page_starts_a_run_and_refuses_bad_values(small_home, monkeypatch)
     assert any(m.label == "Epochs" and m.value == "0/2" for m in at.metric)
 
 
-@pytest.mark.parametrize("recipe", ["scratch_aug", "scratch_bn", "feature_extraction", "feature_extraction_aug",
-                                    "fine_tune"])
+@pytest.mark.parametrize("recipe", [pytest.param("scratch_aug", marks=pytest.mark.nightly),  # about 5 s a recipe:
+                                    pytest.param("scratch_bn", marks=pytest.mark.nightly),  # two kinds by default,
+                                    "feature_extraction",  # one that never augments,
+                                    pytest.param("feature_extraction_aug", marks=pytest.mark.nightly),
+                                    "fine_tune"])  # one that augments and fine-tunes
 def test_choosing_a_recipe_fills_the_form_with_its_defaults(small_home, monkeypatch, recipe):
     from core.config import RECIPES, RunSpec
     monkeypatch.setattr("core.runs.runner.kick", lambda: None)

@@ -19,7 +19,7 @@ from core.data.folders import DataError, stratified_split
 from core.runs import artifacts, runner, store
 from core.runs.callbacks import RunRecorder, StopRequested
 from core.runs.worker import run_worker
-from tests.conftest import cli, make_folder, poll_until
+from tests.conftest import cli, cli_here, make_folder, poll_until
 
 
 def _train_inline(data, epochs=1, seed=0, **overrides) -> str:
@@ -143,14 +143,14 @@ def test_a_killed_run_resumes_to_finished_with_its_split_record_byte_identical(h
 
 def test_evaluate_scores_the_runs_own_test_split_and_leaves_out_training_images_of_a_folder(home, unsplit):
     run_id = _train_inline(unsplit)
-    own = json.loads(cli("evaluate", run_id, "--json", home=home).stdout)
+    own = json.loads(cli_here("evaluate", run_id, "--json", home=home).stdout)
     assert own["split"] == "test" and own["n"] == 4 and own["overlap_with_training"] == 0 and own["own_split"]
     assert {"split", "n", "accuracy", "loss", "confusion_matrix", "overlap_with_training"} <= set(own)
     assert sum(map(sum, own["confusion_matrix"])) == 4
     folder = evaluate(run_id, str(unsplit))
     assert folder["split"] == "all" and folder["overlap_with_training"] == 28 and folder["n"] == 12
     assert sum(map(sum, folder["confusion_matrix"])) == 12
-    text = cli("evaluate", run_id, "--data", unsplit, home=home).stdout
+    text = cli_here("evaluate", run_id, "--data", unsplit, home=home).stdout
     assert "left out 28 images whose content is in the run's training split" in text
     with pytest.raises(ValueError, match="--split must be validation or test"):
         evaluate(run_id, split="train")
