@@ -99,6 +99,7 @@ def test_a_missing_weights_file_is_refused_and_never_saved_as_imagenet(server, p
     assert_no_exception(pg)
 
 
+@pytest.mark.nightly  # about 9 s in a browser; tests/test_weights.py refuses another backbone's file by default
 def test_a_weights_file_made_for_another_backbone_is_named_before_training(server, page, app_home):
     pg = page
     open_page(pg, server, "Model")  # VGG16 by default

@@ -48,6 +48,7 @@ def test_feature_extraction_learns_and_reuses_its_feature_cache(home, tiny_data)
     assert result["split"] == "test" and result["n"] == 8 and np.sum(result["confusion_matrix"]) == 8
 
 
+@pytest.mark.nightly  # about 10 s; the phases, rates and trainable counts are checked by default below
 def test_fine_tune_records_both_phases_and_unfreezes_the_top_block(home, tiny_data):
     spec = RunSpec.from_recipe("fine_tune", data=str(tiny_data), weights="none", image_size=32, epochs=2,
                                fine_tune_epochs=2, augment="none", batch_size=8)
@@ -65,6 +66,7 @@ def test_fine_tune_records_both_phases_and_unfreezes_the_top_block(home, tiny_da
     assert f"{head_params + 3 * 2_359_808:,} trainable" in tune_msg
 
 
+@pytest.mark.nightly  # about 19 s (MobileNetV2); VGG16's augmented fine-tune runs by default (below)
 def test_augmented_fine_tune_trains_end_to_end(home, tiny_data):
     spec = RunSpec.from_recipe("fine_tune", data=str(tiny_data), backbone="mobilenet_v2", weights="none",
                                image_size=32, epochs=1, fine_tune_epochs=1, batch_size=8)
@@ -145,7 +147,10 @@ def test_fine_tune_without_augmentation_caches_the_frozen_bottom_and_resumes(hom
     assert run_worker(run_id) == "finished"
     rows = store.epochs(run_id)
     assert [r["phase"] for r in rows] == ["head", "fine_tune", "fine_tune", "fine_tune"]
+    assert [r["lr"] for r in rows] == pytest.approx([2e-5, 1e-5, 1e-5, 1e-5])
     messages = [line["message"] for line in store.log_lines(run_id)]
+    head_params = 512 * 256 + 256 + 257  # Flatten(1x1x512) -> Dense 256 -> Dense 1
+    assert f"{head_params:,} trainable" in next(m for m in messages if m.startswith("phase head"))
     assert any("below block5_conv1" in m for m in messages)
     assert any("resuming fine-tuning from ckpt-0003-top.keras" in m for m in messages)
     from core.analysis.evaluate import evaluate

@@ -77,8 +77,9 @@ def resolve(choice: str) -> str:
 def frozen_pass(choice: str) -> str:
     """The precision of forward passes through frozen layers for a run's `choice`: float32, bfloat16 or int8.
 
-    "auto" keeps TensorFlow's native bfloat16 where the CPU has it (on AMX faster than OpenVINO's int8:
-    `python -m core.tools.engine_choice`), the training policy on a GPU, and int8 on the inference engine
+    "auto" keeps TensorFlow's native bfloat16 where the CPU has it (no calibration, no accuracy check; but the
+    idle AMX run of `python -m core bench` in docs/benchmarks.md measured OpenVINO's int8 bare pass faster, so
+    the choice there is open), the training policy on a GPU, and int8 on the inference engine
     elsewhere (2.4x float32 on an AVX2-only CPU, issue 12); `core.models.inference` falls back to float32 when
     int8 features disagree with float32's, and to TensorFlow when the engine is not installed."""
     policy = resolve(choice)
