@@ -71,16 +71,23 @@ def app_home(tmp_path_factory):
     mp.undo()
 
 
-def _compare_as(browser, server, user):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1400},
+def _open(browser, server, user, path, height=1300, ready="h1"):  # noqa: F811
+    """A new browser context sending `user` in the trusted header (None: no header) on `path`, rendered: (context,
+    page) once `ready` shows and the app is idle."""
+    context = browser.new_context(viewport={"width": 1400, "height": height},
                                   extra_http_headers={HEADER: user} if user else {})
     context.set_default_timeout(30_000)
     pg = context.new_page()
-    pg.goto(f"{server}/Compare")
-    pg.locator("h1, [data-testid='stAlert']").first.wait_for(timeout=60_000)
+    pg.goto(f"{server}/{path}")
+    pg.locator(ready).first.wait_for(timeout=60_000)
     wait_idle(pg, timeout=120)
     assert_no_exception(pg)
     return context, pg
+
+
+def _compare_as(browser, server, user):  # noqa: F811
+    """The Compare page as `user`: its heading, or the alert of a request the lab cannot identify."""
+    return _open(browser, server, user, "Compare", height=1400, ready="h1, [data-testid='stAlert']")
 
 
 def test_two_users_behind_the_proxy_each_see_only_their_own_runs(browser, server):  # noqa: F811
@@ -105,17 +112,6 @@ def test_a_request_without_the_trusted_header_sees_no_runs_and_is_told_why(brows
     context.close()
     assert f"takes its user from the {HEADER} header, which this request does not carry" in text
     assert "experiment" not in text
-
-
-def _open(browser, server, user, path):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1300}, extra_http_headers={HEADER: user})
-    context.set_default_timeout(30_000)
-    pg = context.new_page()
-    pg.goto(f"{server}/{path}")
-    pg.locator("h1").first.wait_for(timeout=60_000)
-    wait_idle(pg, timeout=120)
-    assert_no_exception(pg)
-    return context, pg
 
 
 @pytest.mark.nightly  # 15-25 s of browser; the default run's twins: tests/test_assignment_pages.py (AppTest)

@@ -54,29 +54,10 @@ def test_one_class_and_empty_folders_are_refused(home, tmp_path):
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_train_wait_then_runs_export_evaluate(home, tiny_data, tmp_path):
-    """The default-run twin of the demo-data walk below: tiny data, training and `runs` in real processes."""
-    proc = cli("train", "--recipe", "scratch", "--data", tiny_data, "--epochs", 2, "--image-size", 48,
-               "--batch-size", 8, "--name", "tiny run", "--wait", home=home)
-    lines = proc.stdout.strip().splitlines()
-    assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1", "2"]
-    result = json.loads(lines[-1])
-    assert {"run_id", "status", "epochs_done", "best_val_acc", "final_val_acc", "final_val_loss",
-            "seconds"} <= set(result)
-    assert result["status"] == "finished" and result["epochs_done"] == 2
-    runs = json.loads(cli("runs", "--json", home=home).stdout)
-    assert runs[0]["name"] == "tiny run" and runs[0]["epochs_total"] == 2 and runs[0]["status"] == "finished"
-    assert {"id", "name", "recipe", "backbone", "status", "pid", "epochs_done", "epochs_total", "best_val_acc",
-            "created", "owner", "started", "finished", "executor"} <= set(runs[0])
-    assert cli_here("export", result["run_id"], tmp_path / "model.keras", home=home).returncode == 0
-    assert (tmp_path / "model.keras").stat().st_size > 10_000
-    scores = json.loads(cli_here("evaluate", result["run_id"], "--data", tiny_data, "--json", home=home).stdout)
-    assert scores["split"] == "test" and scores["n"] == 8 and len(scores["confusion_matrix"]) == 2
-
-
-@pytest.mark.nightly  # about 50 s (the generated demo data); the same walk on tiny data runs by default (above)
-def test_train_wait_on_the_demo_data_then_runs_export_evaluate(home, tmp_path):
-    proc = cli("train", "--recipe", "scratch", "--epochs", 2, "--image-size", 48, "--name", "demo run", "--wait",
+def _train_wait_then_list(home, name, *args) -> tuple[dict, dict]:
+    """`train --recipe scratch ... --wait` for 2 epochs at 48 px, then `runs --json`, both in real processes:
+    (train's JSON summary, the run's row), each checked."""
+    proc = cli("train", "--recipe", "scratch", *args, "--epochs", 2, "--image-size", 48, "--name", name, "--wait",
                home=home)
     lines = proc.stdout.strip().splitlines()
     assert [line.split()[1] for line in lines if line.startswith("epoch")] == ["1", "2"]
@@ -85,9 +66,24 @@ def test_train_wait_on_the_demo_data_then_runs_export_evaluate(home, tmp_path):
             "seconds"} <= set(result)
     assert result["status"] == "finished" and result["epochs_done"] == 2
     runs = json.loads(cli("runs", "--json", home=home).stdout)
-    assert runs[0]["name"] == "demo run" and runs[0]["epochs_total"] == 2 and runs[0]["status"] == "finished"
+    assert runs[0]["name"] == name and runs[0]["epochs_total"] == 2 and runs[0]["status"] == "finished"
     assert {"id", "name", "recipe", "backbone", "status", "pid", "epochs_done", "epochs_total", "best_val_acc",
-            "created"} <= set(runs[0])
+            "created", "owner", "started", "finished", "executor"} <= set(runs[0])
+    return result, runs[0]
+
+
+def test_train_wait_then_runs_export_evaluate(home, tiny_data, tmp_path):
+    """The default-run twin of the demo-data walk below: tiny data, training and `runs` in real processes."""
+    result, _ = _train_wait_then_list(home, "tiny run", "--data", tiny_data, "--batch-size", 8)
+    assert cli_here("export", result["run_id"], tmp_path / "model.keras", home=home).returncode == 0
+    assert (tmp_path / "model.keras").stat().st_size > 10_000
+    scores = json.loads(cli_here("evaluate", result["run_id"], "--data", tiny_data, "--json", home=home).stdout)
+    assert scores["split"] == "test" and scores["n"] == 8 and len(scores["confusion_matrix"]) == 2
+
+
+@pytest.mark.nightly  # about 50 s (the generated demo data); the same walk on tiny data runs by default (above)
+def test_train_wait_on_the_demo_data_then_runs_export_evaluate(home, tmp_path):
+    result, _ = _train_wait_then_list(home, "demo run")
     cli("export", result["run_id"], tmp_path / "model.keras", home=home)
     assert (tmp_path / "model.keras").stat().st_size > 100_000
     demo = home / "datasets" / "demo"
