@@ -84,9 +84,8 @@ class ImageBatches(keras.utils.PyDataset):
         super().__init__(**kwargs)
         self.images, self.labels = images, np.asarray(labels)
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
-        self.augment = augment if augment is not None and not augment.is_identity() else None
-        self.engine = engine
-        self.augmenter = augmenter(self.augment, engine) if self.augment is not None else None
+        self.augmenter = augmenter(augment, engine) if augment is not None and not augment.is_identity() else None
+        self.begun = False  # set by Keras's on_epoch_begin: an epoch's end counts only after its beginning
         self.set_epoch(epoch)
 
     def set_epoch(self, epoch: int) -> None:
@@ -114,6 +113,6 @@ class ImageBatches(keras.utils.PyDataset):
         self.begun = True
 
     def on_epoch_end(self) -> None:
-        if getattr(self, "begun", False):
+        if self.begun:
             self.begun = False
             self.set_epoch(self.epoch + 1)
