@@ -200,13 +200,7 @@ class Job:
             networks.compile_model(head, spec.lr, n)
             return head, "head"
         head, kind = self.resume_or_build(build_head, ("head",))
-        if spec.augmenting:  # every epoch's augmented batches through the frozen pass; the head trains in Keras
-            forward = self.frozen_forward(features.extractor(base, self.preprocess), self.feature_key(base, "train"),
-                                          "the augmented training batches through the base")
-            train = inference.feature_batches(self.batches("train", True), forward)
-            val = (self.features(base, self.preprocess, "validation"), self.arrays["validation"][1])
-        else:
-            train, val = self.cached_features(base)
+        train, val = self.frozen_inputs(base)
         self.fit(head, "head", kind, spec.epochs, train, val)
         return networks.full_model(base, head, self.preprocess)
 
@@ -227,15 +221,8 @@ class Job:
             built.append(True)
             return self.unfreeze(model if model is not None else self.model_from_checkpoint(), base.name)
         trained, kind = self.resume_or_build(build, ("full", "top"), after=spec.epochs, what="fine-tuning ")
-        if kind == "top" and spec.augmenting:
-            bottom = self.frozen_bottom(point)
-            forward = self.frozen_forward(features.extractor(bottom, self.preprocess),
-                                          self.feature_key(bottom, "train", point),
-                                          f"the augmented training batches below {point}")
-            train = inference.feature_batches(self.batches("train", True), forward)
-            val = (self.features(bottom, self.preprocess, "validation", point), self.arrays["validation"][1])
-        elif kind == "top":
-            train, val = self.cached_features(self.frozen_bottom(point), cut=point)
+        if kind == "top":
+            train, val = self.frozen_inputs(self.frozen_bottom(point), cut=point)
         else:
             train, val = self.batches("train", spec.augmenting), self.batches("validation", False)
         names, compiled = networks.layer_names(base), not built
@@ -302,10 +289,18 @@ class Job:
         bottom, _ = networks.split_at(fresh, point)
         return bottom
 
-    def cached_features(self, base, cut: str | None = None):
-        """((train features, labels), (validation features, labels)) of `base`, from the feature cache."""
-        out = {s: self.features(base, self.preprocess, s, cut) for s in ("train", "validation")}
-        return (out["train"], self.arrays["train"][1]), (out["validation"], self.arrays["validation"][1])
+    def frozen_inputs(self, base, cut: str | None = None):
+        """(training inputs, (validation features, labels)) for what trains on the frozen `base`'s outputs (or its
+        bottom's, below `cut`): without augmentation (train features, labels) from the feature cache; augmenting,
+        every epoch's augmented batches through the frozen pass. Validation features are always cached."""
+        if self.spec.augmenting:
+            what = "the augmented training batches " + (f"below {cut}" if cut else "through the base")
+            forward = self.frozen_forward(features.extractor(base, self.preprocess),
+                                          self.feature_key(base, "train", cut), what)
+            train = inference.feature_batches(self.batches("train", True), forward)
+        else:
+            train = (self.features(base, self.preprocess, "train", cut), self.arrays["train"][1])
+        return train, (self.features(base, self.preprocess, "validation", cut), self.arrays["validation"][1])
 
     def model_from_checkpoint(self):
         """The complete classifier from the checkpoint after `self.done` epochs."""
