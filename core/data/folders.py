@@ -211,7 +211,7 @@ def _stray_files(folder: Path, skipped: list[dict]) -> None:
 
 
 def stratified_split(files_by_class: dict[int, list[str]], val_fraction: float, test_fraction: float,
-                     seed: int) -> dict[str, list[tuple[str, int]]]:
+                     seed: int | str) -> dict[str, list[tuple[str, int]]]:
     """Split each class's files with the same fractions, reproducibly from `seed`."""
     splits = {s: [] for s in SPLITS}
     for label, files in sorted(files_by_class.items()):

@@ -17,7 +17,6 @@ Imports neither TensorFlow nor Streamlit.
 from __future__ import annotations
 
 import json
-import random
 import time
 import uuid
 from pathlib import Path
@@ -43,7 +42,7 @@ def choose_heldout(root: str, fraction: float = HELDOUT_FRACTION, seed: int = 0)
     import os
 
     from core.data import manifest
-    from core.data.folders import scan
+    from core.data.folders import scan, stratified_split
     if not 0 < fraction < 0.5:
         raise ValueError(f"The held-out fraction must be between 0 and 0.5 (got {fraction:g}): e.g. 0.1 holds out a "
                          f"tenth of each class's images.")
@@ -55,15 +54,12 @@ def choose_heldout(root: str, fraction: float = HELDOUT_FRACTION, seed: int = 0)
         for split_items in ds.splits.values():
             for path, label in split_items:
                 by_class.setdefault(label, []).append(path)
-        items = []
         for label, paths in sorted(by_class.items()):
-            paths = sorted(paths)
-            random.Random(f"heldout:{seed}:{label}").shuffle(paths)
-            n = min(max(1, round(len(paths) * fraction)), len(paths) - 2)
-            if n < 1:
+            if len(paths) < 3:
                 raise ValueError(f"Class {ds.classes[label]} of {root} has only {len(paths)} images: a held-out "
                                  f"split needs at least 3 per class; add images or give a folder with test/.")
-            items += [(p, label) for p in paths[:n]]
+        # the folders' own stratified split: each class's share (at least one; under half, so two stay) held out
+        items = stratified_split(by_class, fraction, 0.0, f"heldout:{seed}")["validation"]
         source = f"{fraction:.0%} of each class's images (seed {seed})"
     files = [[manifest.absolute(p), int(y), os.stat(p).st_size, manifest.file_digest(p)] for p, y in items]
     return {"root": manifest.absolute(ds.root), "classes": list(ds.classes), "source": source, "files": files}
