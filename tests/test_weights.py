@@ -97,3 +97,29 @@ def test_a_matching_file_passes_and_is_checked_once_per_version(files):
 def test_the_run_and_the_check_raise_the_same_error_class():
     from core.models import networks
     assert networks.WeightsError is WeightsError
+
+
+def test_the_stored_signatures_are_the_ones_keras_gives_each_backbone():
+    """weight_signatures.json is a copy of what Keras saves; after a Keras upgrade `python -m core.models.weights`
+    rewrites it (a stale copy would only send every file through the slow check)."""
+    from core.config import BACKBONES
+    for backbone in BACKBONES:
+        assert weights.stored_signature(backbone) == weights.keras_signature(backbone), backbone
+
+
+def test_a_file_with_the_backbones_signature_is_checked_without_tensorflow(files, tmp_path):
+    """The CLI queues a run without importing TensorFlow when the file is the backbone's own; another
+    backbone's file still goes through Keras and is refused."""
+    import subprocess
+    import sys
+    code = ("import sys; from core.models.weights import check_weights, WeightsError\n"
+            f"check_weights('mobilenet_v2', {str(files['mobile'])!r}, 96)\n"
+            "assert 'tensorflow' not in sys.modules, 'imported TensorFlow'\n"
+            "try:\n"
+            f"    check_weights('vgg16', {str(files['mobile'])!r}, 96)\n"
+            "except WeightsError as e:\n"
+            "    print('refused:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "refused: The weights file" in out.stdout and "does not fit VGG16" in out.stdout

@@ -7,11 +7,16 @@ TCP connection), or a local file that does not exist, is not a weights file, or 
 backbone. A local file is loaded into the backbone exactly as a run loads it (`load_weights_file`, which
 `core.models.networks.conv_base` uses too); the result is cached by file, size and modification time.
 
-Imports TensorFlow only when a local file has to be loaded.
+A Keras 3 weights file whose variables have exactly the paths and shapes of the backbone's own (its signature,
+stored in weight_signatures.json by `python -m core.models.weights`, and checked against Keras by the tests)
+passes without TensorFlow: `python -m core train` then queues a run in a fraction of a second instead of
+importing TensorFlow first. Any other file (legacy .h5, another network, a damaged one) is loaded by Keras, which
+names what does not fit.
 """
 from __future__ import annotations
 
 import functools
+import json
 import re
 import warnings
 from pathlib import Path
@@ -20,6 +25,7 @@ from core.config import BACKBONES
 from core.models import environment
 
 ONLINE_TIMEOUT_S = 2.0
+SIGNATURES = Path(__file__).with_name("weight_signatures.json")
 
 
 class WeightsError(ValueError):
@@ -68,6 +74,9 @@ def check_weights(backbone: str, weights: str | None, image_size: int) -> None:
 @functools.lru_cache(maxsize=64)
 def _file_problem(backbone: str, path: str, mtime_ns: int, size: int) -> str | None:
     """None if the file loads into the backbone, else the sentence; cached per file version."""
+    expected = stored_signature(backbone)
+    if expected and file_signature(Path(path)) == expected:
+        return None  # the backbone's own variables, path for path and shape for shape: Keras loads it
     import keras
     info = BACKBONES[backbone]
     # A base without its top is convolutional only: its weights do not depend on the input size, so the
@@ -79,6 +88,53 @@ def _file_problem(backbone: str, path: str, mtime_ns: int, size: int) -> str | N
     except WeightsError as exc:
         return str(exc)
     return None
+
+
+def file_signature(path: Path) -> dict[str, list[int]] | None:
+    """{variable path: shape} of a Keras 3 weights file (None for another format or an unreadable file)."""
+    import h5py
+    found: dict[str, list[int]] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            if "layers" not in f:
+                return None
+            f["layers"].visititems(lambda name, obj: found.__setitem__(name, list(obj.shape))
+                                   if isinstance(obj, h5py.Dataset) else None)
+    except OSError:
+        return None
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _signatures() -> dict:
+    try:
+        return json.loads(SIGNATURES.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def stored_signature(backbone: str) -> dict[str, list[int]] | None:
+    return _signatures().get(backbone)
+
+
+def keras_signature(backbone: str) -> dict[str, list[int]]:
+    """The signature Keras gives the backbone's base without its top (saved with random weights, then read)."""
+    import tempfile
+    import keras
+    info = BACKBONES[backbone]
+    model = getattr(keras.applications, info.app)(weights=None, include_top=False,
+                                                  input_shape=(max(info.min_size, 32),) * 2 + (3,))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{backbone}.weights.h5"
+        model.save_weights(path)
+        return file_signature(path)
+
+
+def write_signatures() -> None:
+    """Store every backbone's signature in weight_signatures.json (after a Keras upgrade changes them)."""
+    SIGNATURES.write_text(json.dumps({b: keras_signature(b) for b in BACKBONES}, separators=(",", ":"),
+                                     sort_keys=True) + "\n")
+    _signatures.cache_clear()
 
 
 def _missing_file(path: Path, backbone: str) -> str:
@@ -119,3 +175,8 @@ def _keras_reason(exc: Exception) -> str:
                 + (f", starting with {layer.group(1)}" if layer else "") + "; it was saved from another network")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first[:160].rstrip(" .:")
+
+
+if __name__ == "__main__":
+    write_signatures()
+    print(f"wrote {SIGNATURES}")
