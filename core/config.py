@@ -179,8 +179,9 @@ class RunSpec:
         "Seed", "seeds the weights, the split of an unsplit folder, the order and the augmentation", "int",
         0, 2**31 - 1, 1))
     precision: str = field(default="auto", metadata=_param(
-        "Precision", "auto: bfloat16 where the hardware computes it natively, else frozen passes in int8 "
-        "(OpenVINO) and training in float32; int8: frozen passes in int8; float32: the lecture exactly", "choice",
+        "Precision", "auto: frozen passes in int8 on a CPU (OpenVINO, checked against float32), training in "
+        "bfloat16 where the hardware computes it natively, else float32; int8: frozen passes in int8; "
+        "float32: the lecture exactly", "choice",
         options=PRECISIONS))
     val_fraction: float = field(default=0.2, metadata=_param(
         "Validation fraction", "of an unsplit folder, the share held out for validation", "float", 0.01, 0.49, 0.01))

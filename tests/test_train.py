@@ -43,6 +43,9 @@ def test_feature_extraction_learns_and_reuses_its_feature_cache(home, tiny_data)
                                                 image_size=32, epochs=1, lr=1e-3, head="flatten"))
     assert [p.stat().st_mtime_ns for p in sorted((home / "cache" / "features").glob("*.npy"))] == mtimes
     assert store.epochs(first)[-1]["accuracy"] > 0.6  # the left/right brightness task is learnable
+    # "auto" keeps a pass over a few dozen images on TensorFlow: quantizing to int8 would cost more than it saves
+    passes = [line["message"] for line in store.log_lines(first) if line["message"].startswith("frozen pass")]
+    assert passes and all(": tensorflow " in m for m in passes), passes
     from core.analysis.evaluate import evaluate
     result = evaluate(second, str(tiny_data))
     assert result["split"] == "test" and result["n"] == 8 and np.sum(result["confusion_matrix"]) == 8

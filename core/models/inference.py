@@ -7,9 +7,11 @@ measures it beside TensorFlow on the host it runs on; `python -m core.tools.engi
 candidates). `frozen_pass(model, key, precision, calibration)` converts a Keras model once, quantizes it to int8
 with NNCF on the run's own training images where asked, caches the result under `cache/engines/<key>` (the
 same content key as the features it computes) and returns a callable mapping a float32 batch to numpy outputs.
-Only int8 runs on OpenVINO: float32 stays TensorFlow's own pass (the lecture exactly), and bfloat16 is
-TensorFlow's where the CPU computes it natively (on AMX faster than OpenVINO's bfloat16 and int8). Where
-OpenVINO is not installed or on a GPU, the callable is the Keras model's own `predict_on_batch`.
+Only int8 runs on OpenVINO (what "auto" asks for on every CPU: the fastest correct pass that
+`python -m core.tools.engine_choice` measured on AMX and on AVX2-only hosts): float32 stays TensorFlow's own pass
+(the lecture exactly), and bfloat16 is TensorFlow's. Where OpenVINO is not installed, on a GPU, or where int8's
+outputs disagree with float32's (MobileNetV2's depthwise convolutions do), the callable is the Keras model's own
+`predict_on_batch` in the training policy.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import numpy as np
 PASS_PRECISIONS = ("float32", "bfloat16", "int8")
 MIN_COSINE = 0.995  # int8 / bfloat16 features agreeing less than this with float32 fall back to float32
 CALIBRATION_IMAGES = 32
+CHECK_IMAGES = 16  # of the calibration images, the ones int8 is compared with float32 on (float32 is the slow pass)
 
 
 def engine_available() -> bool:
@@ -71,11 +74,16 @@ def to_openvino(model):
 
 
 def quantize(ov_model, calibration: np.ndarray, batch: int = 8):
-    """int8 after NNCF post-training quantization, calibrated on `calibration` (uint8 or float images)."""
+    """int8 after NNCF post-training quantization, calibrated on `calibration` (uint8 or float images).
+
+    NNCF's bias correction is left out: it costs a second or more on 2 cores and, on VGG16 and MobileNetV2
+    with ../shared's photos, left the outputs' agreement with float32 unchanged to three decimals."""
     import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     batches = [np.asarray(calibration[s:s + batch], dtype=np.float32) for s in range(0, len(calibration), batch)]
     return nncf.quantize(ov_model, nncf.Dataset(batches), subset_size=len(batches),
-                         preset=nncf.QuantizationPreset.PERFORMANCE)
+                         preset=nncf.QuantizationPreset.PERFORMANCE,
+                         advanced_parameters=AdvancedQuantizationParameters(disable_bias_correction=True))
 
 
 def compile_openvino(ov_model, pass_precision: str):
@@ -93,16 +101,21 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class FrozenPass:
-    """A frozen model's forward pass: `pass_(batch)` -> numpy; `engine`, `precision` and `cosine` say what ran."""
+    """A frozen model's forward pass: `pass_(batch)` -> numpy; `engine`, `precision` and `cosine` (its outputs'
+    agreement with float32's where it was measured, else None) say what ran."""
 
-    def __init__(self, run: Callable[[np.ndarray], np.ndarray], engine: str, precision: str, cosine: float = 1.0):
+    def __init__(self, run: Callable[[np.ndarray], np.ndarray], engine: str, precision: str,
+                 cosine: float | None = None):
         self.run, self.engine, self.precision, self.cosine = run, engine, precision, cosine
+        self.int8_refused: float | None = None  # int8's cosine, where it was too low and this pass replaced it
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.run(np.asarray(batch, dtype=np.float32))
 
     def describe(self) -> str:
-        extra = f", cosine {self.cosine:.4f} to float32" if self.precision != "float32" else ""
+        extra = f", cosine {self.cosine:.4f} to float32" if self.cosine is not None else ""
+        if self.int8_refused is not None:
+            extra += f" (int8 refused: cosine {self.int8_refused:.4f} to float32)"
         return f"{self.engine} {self.precision}{extra}"
 
 
@@ -123,35 +136,43 @@ def frozen_pass(model, key: str, pass_precision: str, calibration: np.ndarray | 
     """`model`'s forward pass on the engine in `pass_precision` (float32, bfloat16, int8), converted (and
     quantized on `calibration`, the run's own training images) once and cached under `key`.
 
-    A reduced precision whose outputs on the calibration images agree less than MIN_COSINE with float32
-    falls back to float32 (logged). Without the engine, the Keras model runs in its own policy."""
+    int8 whose outputs on CHECK_IMAGES calibration images agree less than MIN_COSINE with float32 falls back
+    to the Keras model in its own policy (logged), as do the other precisions and a host without the engine."""
     if pass_precision not in PASS_PRECISIONS:
         raise ValueError(f"Frozen-pass precision {pass_precision!r} is not one of {', '.join(PASS_PRECISIONS)}: "
                          f"choose one of them.")
     if pass_precision != "int8" or not engine_available():
-        return keras_pass(model)  # TensorFlow: float32 is the lecture's own pass, its bfloat16 the fastest on AMX
+        return keras_pass(model)  # TensorFlow in the training policy: float32 is the lecture's own pass
     if calibration is None:
         raise ValueError("int8 needs calibration images (the run's own training images): pass some, or "
                          "choose float32 or bfloat16.")
     import openvino as ov
+    from core.atomic import replacing
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     f32_path, q_path = folder / f"{key}-float32.xml", folder / f"{key}-int8.xml"
     if not f32_path.exists():
         _save(to_openvino(model), f32_path)
     f32 = ov.Core().read_model(f32_path)
-    check = np.asarray(calibration[:CALIBRATION_IMAGES], dtype=np.float32)
+    images = np.asarray(calibration[:CALIBRATION_IMAGES], dtype=np.float32)
     if not q_path.exists():
-        _save(quantize(f32, check), q_path)
-    reduced = ov.Core().read_model(q_path)
-    fast = _compiled(reduced, pass_precision)
-    exact = compile_openvino(f32, "float32")
-    fast.cosine = min(cosine(exact(check[s:s + 8])[0], fast(check[s:s + 8])) for s in range(0, len(check), 8))
+        _save(quantize(f32, images), q_path)
+    fast = _compiled(ov.Core().read_model(q_path), pass_precision)
+    check, checked = images[:CHECK_IMAGES], folder / f"{key}-int8.cosine"
+    try:  # measured when the model was quantized: the same model on the same images agrees the same
+        fast.cosine = float(checked.read_text())
+    except (OSError, ValueError):
+        exact = compile_openvino(f32, "float32")
+        fast.cosine = min(cosine(exact(check[s:s + 8])[0], fast(check[s:s + 8])) for s in range(0, len(check), 8))
+        with replacing(checked) as tmp:
+            tmp.write_text(f"{fast.cosine:.6f}")
     if fast.cosine < MIN_COSINE:
+        fallback = keras_pass(model)
+        fallback.int8_refused = fast.cosine
         if log:
-            log(f"int8 frozen pass agrees only {fast.cosine:.4f} (cosine) with float32 on the calibration images: "
-                f"running it in float32")
-        return keras_pass(model)
+            log(f"int8 frozen pass agrees only {fast.cosine:.4f} (cosine) with float32 on {len(check)} training "
+                f"images: running it on {fallback.engine} {fallback.precision}")
+        return fallback
     return fast
 
 

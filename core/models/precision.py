@@ -4,15 +4,39 @@ CPUs with AMX or AVX512-BF16 compute bfloat16 natively and run convolutions much
 float32 (`python -m core bench` measures by how much on the host it runs on); GPUs use float16 or
 bfloat16. Elsewhere reduced precision is slower, so "auto" falls back to float32. `host()` names the
 CPU kind (AMX, AVX512-BF16, AVX2-only) that every benchmark figure is reported with.
+
+TensorFlow's and OpenVINO's kernels (oneDNN) use at most the instruction set named by ONEDNN_MAX_CPU_ISA where it
+is set (`AVX2` makes an AMX machine compute as an AVX2-only one: bfloat16 kernels are then refused), so the flags
+above that cap do not count: the detection follows what the kernels will really use.
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
+# oneDNN's ISA caps (ONEDNN_MAX_CPU_ISA, by prefix) and the rank of the highest flag each still allows
+_CAP_RANKS = (("AVX10_1_512_AMX", 4), ("AVX512_CORE_AMX", 4), ("AVX10_1_512", 3), ("AVX512_CORE_FP16", 3),
+              ("AVX512_CORE_BF16", 3), ("AVX512_CORE", 2), ("AVX2", 1), ("AVX", 0), ("SSE41", 0))
+_FLAG_RANKS = {"avx2": 1, "avx512f": 2, "avx512_bf16": 3, "amx_tile": 4, "amx_bf16": 4}
+
+
+def isa_cap() -> str | None:
+    """ONEDNN_MAX_CPU_ISA when it caps the kernels (None when unset, ALL or DEFAULT)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return cap if cap not in ("", "ALL", "DEFAULT") else None
+
+
+def capped(flags: frozenset[str], cap: str | None) -> frozenset[str]:
+    """`flags` without the ones above oneDNN's ISA `cap` (an unknown cap leaves them all)."""
+    rank = next((r for prefix, r in _CAP_RANKS if cap and cap.startswith(prefix)), None)
+    if rank is None:
+        return flags
+    return frozenset(f for f in flags if _FLAG_RANKS.get(f, 0) <= rank)
+
 
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
+def _proc_flags() -> frozenset[str]:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
@@ -20,6 +44,11 @@ def cpu_flags() -> frozenset[str]:
     except OSError:
         pass
     return frozenset()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's flags that the kernels may use: /proc/cpuinfo's, capped by ONEDNN_MAX_CPU_ISA."""
+    return capped(_proc_flags(), isa_cap())
 
 
 def cpu_kind(flags: frozenset[str] | None = None) -> str:
@@ -33,8 +62,8 @@ def cpu_kind(flags: frozenset[str] | None = None) -> str:
 
 
 def host() -> dict:
-    """The machine a figure was measured on: CPU model, kind, the ISA flags that matter, cores."""
-    import os
+    """The machine a figure was measured on: CPU model, kind (naming an ONEDNN_MAX_CPU_ISA cap that lowers it),
+    the ISA flags the kernels may use, cores."""
     model = "unknown"
     try:
         model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -42,7 +71,10 @@ def host() -> dict:
     except (OSError, StopIteration):
         pass
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16") if f in cpu_flags()]
-    return {"cpu": model, "kind": cpu_kind(), "isa": isa, "cores": os.cpu_count()}
+    kind = cpu_kind()
+    if isa_cap() and cpu_kind(_proc_flags()) != kind:  # say so: the figures are this CPU computing as a lesser kind
+        kind += f" (an {cpu_kind(_proc_flags())} CPU capped by ONEDNN_MAX_CPU_ISA={isa_cap()})"
+    return {"cpu": model, "kind": kind, "isa": isa, "cores": os.cpu_count()}
 
 
 def gpus() -> list:
@@ -74,20 +106,28 @@ def resolve(choice: str) -> str:
     return detect()[0] if choice in ("auto", "int8") else choice
 
 
-def frozen_pass(choice: str) -> str:
-    """The precision of forward passes through frozen layers for a run's `choice`: float32, bfloat16 or int8.
+# Images a frozen model must pass before int8 has won back what it costs a run once (conversion, quantization
+# on 32 images, the check against float32): `python -m core.tools.engine_choice` prints the figure for the host
+# it runs on, against TensorFlow in that host's training policy. Rounded up from its runs on an AVX2-only CPU
+# capped with ONEDNN_MAX_CPU_ISA=AVX2 (float32) and on AMX (bfloat16); docs/benchmarks.md has them.
+INT8_PAYS_AFTER = {"float32": 300, "mixed_bfloat16": 2000}
 
-    "auto" keeps TensorFlow's native bfloat16 where the CPU has it (no calibration, no accuracy check; but the
-    idle AMX run of `python -m core bench` in docs/benchmarks.md measured OpenVINO's int8 bare pass faster, so
-    the choice there is open), the training policy on a GPU, and int8 on the inference engine
-    elsewhere (2.4x float32 on an AVX2-only CPU, issue 12); `core.models.inference` falls back to float32 when
-    int8 features disagree with float32's, and to TensorFlow when the engine is not installed."""
-    policy = resolve(choice)
+
+def frozen_pass(choice: str, images: int | None = None) -> str:
+    """The precision of a frozen model's forward passes for a run's `choice`: float32, bfloat16 or int8.
+
+    On a CPU "auto" asks for int8 on the inference engine (OpenVINO, calibrated on the run's own training
+    images), the fastest correct pass `python -m core.tools.engine_choice` measured on AMX and AVX2-only CPUs,
+    when the model will pass enough `images` (None: many) to win back int8's one-off cost (INT8_PAYS_AFTER);
+    otherwise TensorFlow in the training policy (bfloat16 where native, else float32). `core.models.inference`
+    also falls back to that when int8's outputs disagree with float32's or the engine is not installed. On a GPU
+    the frozen passes run in the training policy. "float32" is the lecture's float32 TensorFlow pass."""
     if choice == "int8":
         return "int8"
-    if policy != "float32" or choice == "float32":
-        return "float32" if policy == "float32" else "bfloat16"
-    return "int8"
+    policy = resolve(choice)
+    if choice == "auto" and not gpus() and (images is None or images >= INT8_PAYS_AFTER.get(policy, 0)):
+        return "int8"
+    return "float32" if policy == "float32" else "bfloat16"
 
 
 def apply(choice: str) -> str:

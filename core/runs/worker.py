@@ -296,7 +296,7 @@ class Job:
         if self.spec.augmenting:
             what = "the augmented training batches " + (f"below {cut}" if cut else "through the base")
             forward = self.frozen_forward(features.extractor(base, self.preprocess),
-                                          self.feature_key(base, "train", cut), what)
+                                          self.feature_key(base, "train", cut), what, cut)
             train = inference.feature_batches(self.batches("train", True), forward)
         else:
             train = (self.features(base, self.preprocess, "train", cut), self.arrays["train"][1])
@@ -331,15 +331,23 @@ class Job:
         layer = f"input of {cut}" if cut else base.layers[-1].name
         return features.feature_key(images_key, spec.backbone, features.weights_identity(spec.weights, spec.seed),
                                     layer, spec.image_size, self.preprocess,
-                                    f"{self.run['precision_used']}/{precision.frozen_pass(spec.precision)}")
+                                    f"{self.run['precision_used']}/{self.pass_precision(cut)}")
 
-    def frozen_forward(self, model, key: str, what: str) -> inference.FrozenPass:
-        """`model`'s forward pass in the run's frozen-pass precision (int8 calibrated on its training images),
-        logged as the pass of `what` with its engine and precision."""
+    def pass_precision(self, cut: str | None = None) -> str:
+        """The precision of the frozen base's passes (or its bottom's, below `cut`) for the run's choice, given the
+        images that model passes in the whole run: the validation split once, the training split once or,
+        augmenting, every epoch of its phase (the head's epochs for the base, fine-tuning's for the bottom)."""
+        spec = self.spec
+        epochs = (spec.fine_tune_epochs if cut else spec.epochs) if spec.augmenting else 1
+        images = len(self.arrays["train"][0]) * epochs + len(self.arrays["validation"][0])
+        return precision.frozen_pass(spec.precision, images)
+
+    def frozen_forward(self, model, key: str, what: str, cut: str | None = None) -> inference.FrozenPass:
+        """`model`'s forward pass (the frozen base, or its bottom below `cut`) in the run's frozen-pass precision
+        (int8 calibrated on its training images), logged as the pass of `what` with its engine and precision."""
         images = self.arrays["train"][0]
         calibration = images[::max(1, len(images) // inference.CALIBRATION_IMAGES)][:inference.CALIBRATION_IMAGES]
-        forward = inference.frozen_pass(model, key, precision.frozen_pass(self.spec.precision), calibration,
-                                        log=self.lease.log)
+        forward = inference.frozen_pass(model, key, self.pass_precision(cut), calibration, log=self.lease.log)
         self.lease.log(f"frozen pass of {what}: {forward.describe()}")
         return forward
 
@@ -352,7 +360,7 @@ class Job:
         t0 = time.time()
         model = features.extractor(base, pre)
         forward = None if features.is_cached(key) else self.frozen_forward(
-            model, self.feature_key(base, "train", cut), f"the {split} images" + (f" below {cut}" if cut else ""))
+            model, self.feature_key(base, "train", cut), f"the {split} images" + (f" below {cut}" if cut else ""), cut)
         out = features.extract(model, images, key, progress=reporter.report, forward=forward)
         self.lease.log(f"{split} features {tuple(out.shape)}" + (f" below {cut}" if cut else "")
                        + f" in {time.time() - t0:.1f}s")
