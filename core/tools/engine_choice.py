@@ -4,8 +4,9 @@
 preprocessing) at 150 px in batches of 32 through TensorFlow float32 and bfloat16 (where native), OpenVINO
 float32, bfloat16 and int8 (NNCF, 32 calibration images from the training split) and ONNX Runtime float32
 (tf2onnx), and prints for each: images/s (best of 3 passes over the same images in memory), conversion
-seconds, and the cosine similarity of its features to TensorFlow float32's on validation images. Candidates
-whose package is not installed are reported as such. It is tooling: nothing in a run depends on it.
+seconds, and the cosine similarity of its features to TensorFlow float32's on validation images; then what int8
+costs a run once (conversion, quantization and its check) and after how many images it has paid for itself
+against TensorFlow in the host's training policy. Candidates whose package is not installed are reported as such. It is tooling: nothing in a run depends on it.
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ def measure(root, weights: str, n: int = 64, log=print) -> dict:
         c = inference.compile_openvino(q, "int8")
         record("openvino int8 (NNCF, 32 calibration images)", lambda x: c(x)[0], convert + time.perf_counter() - t0,
                ref)
+        out["int8_break_even"] = break_even(model, calib, out["candidates"], log)
     except ImportError as exc:
         log(f"openvino/nncf not installed: {exc}")
     try:
@@ -83,6 +85,29 @@ def measure(root, weights: str, n: int = 64, log=print) -> dict:
     except ImportError as exc:
         log(f"onnxruntime/tf2onnx not installed: {exc}")
     return out
+
+
+def break_even(model, calib: np.ndarray, candidates: dict, log=print) -> dict:
+    """What a run pays once for int8 (conversion, quantization, the check against float32, saving: timed through
+    `inference.frozen_pass` in a temporary lab home) and after how many images its faster pass has won that back
+    against TensorFlow in the host's training policy: the figure behind `precision.INT8_PAYS_AFTER`."""
+    import os
+    import tempfile
+    from unittest import mock
+    from core.models import inference, precision
+    policy = precision.detect()[0].replace("mixed_", "")
+    with tempfile.TemporaryDirectory() as home, mock.patch.dict(os.environ, {"TUNELAB_HOME": home}):
+        t0 = time.perf_counter()
+        inference.frozen_pass(model, "break-even", "int8", calib)
+        setup = time.perf_counter() - t0
+    tf_rate = candidates[f"tensorflow {policy}"]["images_per_s"]
+    int8_rate = candidates["openvino int8 (NNCF, 32 calibration images)"]["images_per_s"]
+    saved = 1 / tf_rate - 1 / int8_rate
+    images = round(setup / saved) if saved > 0 else None
+    log(f"int8 setup as a run pays it: {setup:.1f} s; pays off after {images} images against tensorflow {policy}"
+        if images else f"int8 setup {setup:.1f} s; int8 is not faster than tensorflow {policy} here")
+    return {"setup_s": round(setup, 1), "against": f"tensorflow {policy}", "images": images,
+            "policy": precision.detect()[0]}
 
 
 def main(argv=None) -> None:
