@@ -53,3 +53,30 @@ def test_the_ceiling_runs_every_batch_shape_untimed_then_keeps_the_best_timed_pa
     rate = bench.bare_forward(lambda batch: calls.append(len(batch)), np.zeros((40, 8, 8, 3), "uint8"))
     assert calls == [32, 8] * (1 + bench.CEILING_PASSES)  # one untimed pass, then the timed ones
     assert rate > 0
+
+
+def test_the_page_keeps_one_result_per_cpu_kind_and_lists_every_kinds_goals(tmp_path):
+    """bench_doc.record keeps each run as bench-results/<kind>.json beside the page (the newest of a kind
+    replacing the last); the goals table then has every kind's rows, each naming its host. The result is a real
+    `python -m core bench --quick --json` output (tests/data), so the page writer sees every field a run gives."""
+    import copy
+    from pathlib import Path
+    from core.tools import bench_doc
+    amx = json.loads((Path(__file__).parent / "data" / "bench_quick_result.json").read_text())
+    avx2 = copy.deepcopy(amx)
+    avx2["machine"].update(kind="AVX2-only (an AMX CPU capped by ONEDNN_MAX_CPU_ISA=AVX2)", isa=["avx2"])
+    avx2["goals"][0]["value"] = "2.01x"
+    page = tmp_path / "docs" / "benchmarks.md"
+    page.parent.mkdir()
+    assert bench_doc.record(avx2, "python -m core bench --quick --markdown docs/benchmarks.md", page) == []
+    others = bench_doc.record(amx, "python -m core bench --quick --markdown docs/benchmarks.md", page)
+    assert [o["machine"]["kind"] for o in others] == [avx2["machine"]["kind"]]
+    assert sorted(p.name for p in (page.parent / "bench-results").iterdir()) == [
+        "amx.json", "avx2-only-an-amx-cpu-capped-by-onednn-max-cpu-isa-avx2.json"]
+    text = bench_doc.markdown(amx, "python -m core bench --quick --markdown docs/benchmarks.md", 60, others)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line.split("|")[1]]
+    assert len(rows) == 2 * len(amx["goals"])
+    assert sum("**AMX**" in r for r in rows) == len(amx["goals"]) and "| 2.01x |" in text
+    # a newer run of a kind replaces the kept one
+    bench_doc.record(dict(avx2, goals=amx["goals"]), "again", page)
+    assert len(list((page.parent / "bench-results").iterdir())) == 2

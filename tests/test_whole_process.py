@@ -23,12 +23,18 @@ def test_the_page_names_the_host_the_command_and_every_figure():
               "load_average_before": 0.1, "load_average_after": 0.3, "train": 1000, "validation": 500,
               "epochs": 1, "weights": "w.h5", "image_size": 150,
               **{r: {"lecture": {"seconds": 91.5, "best_val_acc": 0.8}, "engine": {
-                  "seconds": 23.25, "best_val_acc": 0.81, "precision": "mixed_bfloat16"}, "speedup": 3.94}
+                  "seconds": 23.25, "best_val_acc": 0.81, "precision": "mixed_bfloat16",
+                  "passes": "openvino int8, cosine 0.9998 to float32"}, "speedup": 3.94}
                  for r in whole_process.RECIPES}}
-    text = whole_process.markdown(result, "python -m core.tools.whole_process --markdown x.md")
+    other = json.loads(json.dumps(result))
+    other.update(date="2026-11-28", host={**result["host"], "cpu": "Other CPU", "kind": "AVX2-only"})
+    other["feature_extraction"]["speedup"] = 2.07
+    text = whole_process.markdown(result, "python -m core.tools.whole_process --markdown x.md", [other])
     for needle in ("Some CPU", "**AMX**", "python -m core.tools.whole_process --markdown x.md", "91.5 s",
-                   "23.25 s", "3.94x", "`feature_extraction_aug`", "0.8 / 0.81", "load average 0.1"):
+                   "23.25 s", "3.94x", "`feature_extraction_aug`", "0.8 / 0.81", "load average 0.1",
+                   "openvino int8, cosine 0.9998", "Other CPU, **AVX2-only**, 2 cores (2026-11-28, load 0.1)", "2.07x"):
         assert needle in text, needle
+    assert sum(line.startswith("| Other CPU") for line in text.splitlines()) == len(whole_process.RECIPES)
 
 
 @pytest.mark.nightly  # four Python processes through VGG16 at 150 px: a minute or more

@@ -468,8 +468,9 @@ def main(data=None, weights=None, quick=False, as_json=False, markdown_path=None
     else:
         result = run(data, weights, quick, log=lambda m: print(m, flush=True))
     if markdown_path:
-        from core.tools.bench_doc import markdown
+        from core.tools.bench_doc import markdown, record
         command = "python -m core bench" + (" --quick" if quick else "") + (f" --data {data}" if data else "") \
             + (f" --weights {weights}" if weights else "") + f" --markdown {markdown_path}"
-        Path(markdown_path).write_text(markdown(result, command, time.time() - t0))
+        others = record(result, command, Path(markdown_path))
+        Path(markdown_path).write_text(markdown(result, command, time.time() - t0, others))
         print(f"wrote {markdown_path}", file=sys.stderr if as_json else sys.stdout)

@@ -1,20 +1,43 @@
-"""docs/benchmarks.md, written from one `python -m core bench` result: every figure in it comes from that run.
+"""docs/benchmarks.md, written from `python -m core bench` results: every figure in it comes from a bench run.
 
 `python -m core bench --markdown docs/benchmarks.md` measures, then writes the page: the host (CPU model,
 kind, ISA flags, cores), the command, the date, and tables whose numbers are the result's own, with the
-explanations worded around them. Nothing is typed in by hand.
+explanations worded around them. Each run's result is also kept beside the page (`bench-results/<kind>.json`,
+one per CPU kind, the newest replacing the last of its kind), and the goals table lists every kind's, each row
+naming its host. Nothing is typed in by hand.
 """
 from __future__ import annotations
 
 import datetime
+import json
 import platform
+import re
+from pathlib import Path
+
+
+def record(result: dict, command: str, page: Path, folder: str = "bench-results", kind: str | None = None
+           ) -> list[dict]:
+    """Keep `result` as <folder>/<its CPU kind>.json beside `page` (with the command and the date); return the
+    kept results of the other kinds. `kind` defaults to the bench result's own machine kind."""
+    kept_in = page.parent / folder
+    kept_in.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^a-z0-9]+", "-", (kind or result["machine"]["kind"]).lower()).strip("-")
+    kept = {**result, "command": command, "date": datetime.date.today().isoformat()}
+    (kept_in / f"{slug}.json").write_text(json.dumps(kept, indent=1) + "\n")
+    return [json.loads(p.read_text()) for p in sorted(kept_in.glob("*.json")) if p.stem != slug]
+
+
+def _host_cell(result: dict) -> str:
+    m = result["machine"]
+    return f"{m['cpu']}, **{m['kind']}**, {m['cores']} cores ({'quick' if result['quick'] else 'full'} run" + (
+        f" of {result['date']}" if result.get("date") else "") + ")"
 
 
 def _pct(x: float) -> str:
     return f"{x:.0%}"
 
 
-def markdown(result: dict, command: str, seconds: float) -> str:
+def markdown(result: dict, command: str, seconds: float, others: list[dict] = ()) -> str:
     m, fe, rep, ft = result["machine"], result["feature_extraction"], result["repeat_extraction"], \
         result["fine_tune_epoch"]
     prec = result["precision_cost"]
@@ -41,13 +64,16 @@ def markdown(result: dict, command: str, seconds: float) -> str:
         f"- Data: `{result['data']}`; VGG16 weights `{result['weights']}` (speed does not depend on the weights); "
         f"{result['image_size']} px",
         "",
-        "## Issue 12's goals, from this run",
+        "## Issue 12's goals, on every CPU kind measured",
         "",
-        f"Host: {m['cpu']}, {m['kind']}, {m['cores']} cores.",
+        "This run first, then the latest kept run of each other kind (`docs/bench-results/<kind>.json`, with the "
+        "command that printed it); each goal is the issue's for that host's kind (CPUs with AVX512-BF16 or AMX, "
+        "or the others).",
         "",
-        "| figure | this run | goal | met |",
-        "|---|---|---|---|",
-    ] + [f"| {g['figure']} | {g['value']} | {g['goal']} | {'yes' if g['met'] else 'no'} |" for g in result["goals"]] + [
+        "| host | figure | value | goal | met |",
+        "|---|---|---|---|---|",
+    ] + [f"| {_host_cell(r)} | {g['figure']} | {g['value']} | {g['goal']} | {'yes' if g['met'] else 'no'} |"
+         for r in [result, *others] for g in r["goals"]] + [
         "",
         "Bare forward passes of VGG16's conv base (with its preprocessing; 150 px, batch 32, best of 3 passes over "
         "the same images in memory), computed in this run: "

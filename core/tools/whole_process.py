@@ -94,6 +94,15 @@ def lecture_child(recipe: str, data: str, weights: str, epochs: int) -> dict:
     return {"best_val_acc": round(float(max(history.history["val_accuracy"])), 4)}
 
 
+def frozen_passes(home: Path, run_id: str) -> str:
+    """The engines and precisions of the run's frozen passes, from its log in lab home `home`."""
+    from unittest import mock
+    from core.runs import store
+    with mock.patch.dict(os.environ, {"TUNELAB_HOME": str(home)}):
+        said = [line["message"] for line in store.log_lines(run_id)]
+    return "; ".join(dict.fromkeys(m.split(": ", 1)[1] for m in said if m.startswith("frozen pass of"))) or "none"
+
+
 def _timed(command: list[str], env: dict) -> tuple[float, str]:
     t0 = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -128,10 +137,10 @@ def measure(n_train: int = 1000, n_validation: int = 500, epochs: int = 1, log=p
                                    "--batch-size", str(BATCH), "--wait"], dict(env, TUNELAB_HOME=str(home)))
             summary = json.loads(out.strip().splitlines()[-1])
             engine = {"seconds": round(seconds, 1), "best_val_acc": round(float(summary["best_val_acc"]), 4),
-                      "precision": summary["precision"]}
+                      "precision": summary["precision"], "passes": frozen_passes(home, summary["run_id"])}
             ratio = round(lecture["seconds"] / engine["seconds"], 2)
             log(f"{recipe}: engine {engine['seconds']} s (best validation accuracy {engine['best_val_acc']}, "
-                f"precision {engine['precision']}): {ratio}x")
+                f"precision {engine['precision']}, frozen passes {engine['passes']}): {ratio}x")
             result[recipe] = {"lecture": lecture, "engine": engine, "speedup": ratio}
         result["load_average_after"] = round(os.getloadavg()[0], 2)
         return result
@@ -139,7 +148,9 @@ def measure(n_train: int = 1000, n_validation: int = 500, epochs: int = 1, log=p
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def markdown(result: dict, command: str) -> str:
+def markdown(result: dict, command: str, others: list[dict] = ()) -> str:
+    """The page: this run's host and set-up, then one row per recipe and host (this run first, then the latest
+    kept run of each other CPU kind, `whole-process-results/<kind>.json` beside the page)."""
     host = result["host"]
     lines = ["# Whole-process times: the lecture's code against the engine", "",
              f"Written by `{command}` on {time.strftime('%Y-%m-%d')}; host: {host['cpu']}, **{host['kind']}** "
@@ -148,13 +159,19 @@ def markdown(result: dict, command: str) -> str:
              f"{result['train']} training and {result['validation']} validation real photos "
              f"(`cats_vs_dogs_small`), VGG16 weights `{result['weights']}`, {result['image_size']} px, "
              f"{result['epochs']} epoch, batch {BATCH}; each side from starting its Python process to its end "
-             f"(`core/tools/whole_process.py` says what each runs).", "",
-             "| recipe | lecture | engine | ratio | best val. accuracy, lecture / engine |", "|---|---|---|---|---|"]
-    for recipe in RECIPES:
-        r = result[recipe]
-        lines.append(f"| `{recipe}` | {r['lecture']['seconds']} s | {r['engine']['seconds']} s "
-                     f"({r['engine']['precision']}) | {r['speedup']}x | {r['lecture']['best_val_acc']} / "
-                     f"{r['engine']['best_val_acc']} |")
+             f"(`core/tools/whole_process.py` says what each runs). Rows of other hosts come from their own runs of "
+             f"this command (date and load average in the row).", "",
+             "| host | recipe | lecture | engine | ratio | best val. accuracy, lecture / engine |",
+             "|---|---|---|---|---|---|"]
+    for r in (result, *others):
+        h = r["host"]
+        cell = f"{h['cpu']}, **{h['kind']}**, {h['cores']} cores" + (
+            f" ({r['date']}, load {r['load_average_before']})" if r.get("date") else "")
+        for recipe in RECIPES:
+            x = r[recipe]
+            lines.append(f"| {cell} | `{recipe}` | {x['lecture']['seconds']} s | {x['engine']['seconds']} s "
+                         f"({x['engine']['precision']}, frozen passes: {x['engine'].get('passes', 'not recorded')}) | "
+                         f"{x['speedup']}x | {x['lecture']['best_val_acc']} / {x['engine']['best_val_acc']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -174,7 +191,9 @@ def main(argv=None) -> None:
         command = "python -m core.tools.whole_process" + "".join(
             f" --{k} {v}" for k, v in (("train", a.train), ("validation", a.validation), ("epochs", a.epochs))
             if v != {"train": 1000, "validation": 500, "epochs": 1}[k]) + f" --markdown {a.markdown}"
-        Path(a.markdown).write_text(markdown(result, command))
+        from core.tools.bench_doc import record
+        others = record(result, command, Path(a.markdown), "whole-process-results", result["host"]["kind"])
+        Path(a.markdown).write_text(markdown(result, command, others))
         print(f"wrote {a.markdown}", file=sys.stderr if a.json else sys.stdout)
 
 
