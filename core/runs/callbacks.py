@@ -8,6 +8,7 @@ whose run was taken over raises `LeaseLost` instead of writing.
 """
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -26,13 +27,17 @@ class CheckpointError(RuntimeError):
     """A model file could not be written (disk full, read-only folder); the message names the file."""
 
 
-def save_atomic(model: keras.Model, path: Path, lease: Lease | None = None) -> None:
-    """Write `model` to `path` through a temporary file, so `path` is always complete or absent.
+def save_atomic(model: keras.Model | Path, path: Path, lease: Lease | None = None) -> None:
+    """Write `model` (or copy the model file `model`) to `path` through a temporary file, so `path` is always
+    complete or absent.
 
     With `lease`, the file replaces the old one only while the lease is held (else LeaseLost)."""
     try:
         with replacing(path, suffix=path.suffix) as tmp:
-            model.save(tmp)
+            if isinstance(model, Path):
+                shutil.copyfile(model, tmp)
+            else:
+                model.save(tmp)
             if lease is not None:
                 lease.check()
     except OSError as exc:

@@ -351,7 +351,7 @@ def runs(user: str | None = None) -> list[dict]:
     return access.visible(store.list_runs(), user)
 
 
-def wait(run_id: str, on_epoch=None, poll: float = 1.0) -> dict:
+def wait(run_id: str, on_epoch=None, poll: float = 0.5) -> dict:
     """Block until the run leaves queued/running; `on_epoch(epoch_row)` is called for each new epoch."""
     seen = 0
     while True:

@@ -371,15 +371,20 @@ class Job:
         return bool(found and found[1] == "full")
 
     def finalise(self, model) -> None:
-        """Save the last and best models as complete raw-pixel classifiers."""
+        """Save the last and best models as complete raw-pixel classifiers (the best as a copy of the last when
+        this process trained the last epoch and it was the best)."""
+        trained_last = model is not None
         if model is None:  # stopped, or resumed after the last epoch: build from the latest checkpoint
             found = latest_checkpoint(self.run_id, store.get_run(self.run_id)["epochs_done"])
             if found is None:
                 return
             model = self.assemble(keras.models.load_model(found[0], safe_mode=True), found[1])
-        save_atomic(model, artifacts.model(self.run_id, "last"), self.lease)
+        last = artifacts.model(self.run_id, "last")
+        save_atomic(model, last, self.lease)
         bests = artifacts.bests_of_kind(self.run_id)
-        if bests:  # the newest best-<kind> file holds the best epoch so far
+        if bests and trained_last and self.best.get("epoch") == store.get_run(self.run_id)["epochs_done"]:
+            save_atomic(last, artifacts.model(self.run_id, "best"), self.lease)  # the last epoch is the best
+        elif bests:  # the newest best-<kind> file holds the best epoch so far
             path, kind = bests[-1]
             best = keras.models.load_model(path, safe_mode=True)
             save_atomic(self.assemble(best, kind), artifacts.model(self.run_id, "best"), self.lease)
