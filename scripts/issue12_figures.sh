@@ -3,19 +3,26 @@
 # slows one side more than the other: run it when nothing else runs).
 #
 #   bash scripts/issue12_figures.sh          # full: rewrites docs/benchmarks.md and docs/whole_process.md
+#   bash scripts/issue12_figures.sh --avx2   # the same with ONEDNN_MAX_CPU_ISA=AVX2: this CPU computing as an
+#                                            # AVX2-only one (rows named so; the pages keep every kind's rows)
 #   bash scripts/issue12_figures.sh --tiny   # a few minutes: checks that everything runs, writes under /tmp
 #
+# 0. python -m core.tools.engine_choice: every candidate engine's bare pass, int8's set-up and break-even.
 # 1. python -m core.tools.whole_process: the lecture's code against `python -m core train` for
 #    feature_extraction and feature_extraction_aug, whole processes, 1000 training / 500 validation real photos
 #    of ../shared, VGG16 weights from ../shared/weights, 1 epoch, 150 px.
 # 2. python -m core bench (full): the goal table with its host line, every ceiling (TensorFlow float32 and
-#    bfloat16, OpenVINO float32 and int8), the accuracy cost of the auto precision on MobileNetV2 features
+#    bfloat16, OpenVINO float32, bfloat16 and int8), the accuracy cost of the auto precision on MobileNetV2 features
 #    (2000 training / 1000 validation real photos, float32 and auto side by side), on 1000 photos (feature
 #    extraction) and 400 (fine-tuning and augmented epochs, two epochs each, the second timed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL=3
+if [[ "${1:-}" == "--avx2" ]]; then
+  export ONEDNN_MAX_CPU_ISA=AVX2
+  shift
+fi
 if [[ "${1:-}" == "--tiny" ]]; then
   echo "tiny mode: about 3 minutes on an idle 2-core AMX host (a check that it runs; the figures mean nothing)"
   $PY -m core.tools.whole_process --train 40 --validation 20 --markdown /tmp/issue12_whole_process_tiny.md
@@ -32,6 +39,7 @@ Estimated runtime on an idle 2-core AMX host: about 14 minutes in all
 On an AVX2-only host multiply by about 4.
 TXT
 echo "start: $(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+$PY -m core.tools.engine_choice | grep -v '^[ {}]'
 $PY -m core.tools.whole_process --markdown docs/whole_process.md
 echo "whole processes done: $(date -u +%H:%M:%S) UTC"
 $PY -m core bench --markdown docs/benchmarks.md
