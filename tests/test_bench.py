@@ -23,7 +23,8 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
     # every ceiling it quotes is computed in this run: TensorFlow float32 always, bfloat16 where native
     ceilings = result["ceilings"]
     assert ceilings["tensorflow float32"] > 0 and fe["ceiling_images_per_s"] == max(ceilings.values())
-    assert ("tensorflow bfloat16" in ceilings) == (result["machine"]["kind"] in ("AMX", "AVX512-BF16"))
+    kind = result["machine"]["kind"].split(" (")[0]  # an ONEDNN_MAX_CPU_ISA cap is named after the kind
+    assert ("tensorflow bfloat16" in ceilings) == (kind in ("AMX", "AVX512-BF16"))
     aug = result["augmented_epoch"]
     assert all(aug[k] > 0 for k in ("fe_aug_reference_s", "fe_aug_engine_s", "ft_aug_reference_s_per_epoch",
                                      "ft_aug_engine_s_per_epoch"))
@@ -34,7 +35,7 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
     # the Markdown page is written from this result: its host and its figures
     text = doc.read_text()
     machine = result["machine"]
-    assert machine["kind"] in ("AMX", "AVX512-BF16", "AVX-512", "AVX2-only", "other") and machine["cores"] > 0
+    assert kind in ("AMX", "AVX512-BF16", "AVX-512", "AVX2-only", "other") and machine["cores"] > 0
     assert f"**{machine['kind']}**" in text and machine["cpu"] in text and "--markdown" in text
     for figure in (fe["reference_images_per_s"], fe["engine_images_per_s"], fe["ceiling_images_per_s"],
                    ft["reference_s_per_epoch"], ft["engine_s_per_epoch"], result["preview_ms_9_copies"],
