@@ -49,6 +49,8 @@ def test_a_onednn_isa_cap_lowers_the_cpu_kind_the_kernels_compute_as(monkeypatch
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     assert precision.host()["kind"] == "AVX2-only (an AMX CPU capped by ONEDNN_MAX_CPU_ISA=AVX2)"
     assert precision.host()["isa"] == ["avx2"]
+    assert precision.detect() == ("float32", "ONEDNN_MAX_CPU_ISA=AVX2 keeps the kernels off this CPU's bfloat16 "
+                                             "instructions")
 
 
 def test_an_int8_pass_agrees_with_float32_and_is_converted_once(home, monkeypatch):

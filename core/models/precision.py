@@ -98,6 +98,8 @@ def detect() -> tuple[str, str]:
     for flag in ("amx_bf16", "avx512_bf16"):
         if flag in flags:
             return "mixed_bfloat16", f"CPU supports {flag}"
+    if isa_cap() and {"amx_bf16", "avx512_bf16"} & _proc_flags():
+        return "float32", f"ONEDNN_MAX_CPU_ISA={isa_cap()} keeps the kernels off this CPU's bfloat16 instructions"
     return "float32", "CPU without bfloat16 instructions (AMX or AVX512-BF16)"
 
 
