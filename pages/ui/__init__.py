@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from core.data import datasets
 from core.data.folders import UPLOAD_TYPES, decode_upload
@@ -31,6 +32,7 @@ h1 { font-size: 3rem !important; }
 
 def setup(title: str, icon: str = "🧪") -> None:
     """Page config and the sidebar's presentation toggle, shared by every page; call once per page run."""
+    _route_through_app()
     st.set_page_config(page_title=f"{title} · Fine-Tuning Lab", page_icon=icon, layout="wide")
     if PRESENTATION not in st.session_state:
         st.session_state[PRESENTATION] = st.query_params.get(PRESENTATION_PARAM) == "1"
@@ -53,6 +55,25 @@ def setup(title: str, icon: str = "🧪") -> None:
         st.sidebar.caption(f"Signed in as **{escape_md(name)}**" + (" (teacher)" if access.is_teacher(name) else ""))
     if access.identity_mode() == "oidc":
         st.sidebar.button("Log out", key="logout", on_click=st.logout)
+
+
+def _route_through_app() -> None:
+    """Make a page opened straight by its URL go through app.py's `st.navigation` menu.
+
+    A `pages/` folder beside the entry script is also Streamlit's legacy (v1) multipage layout. Streamlit leaves
+    it on until some session runs `st.navigation`, for the whole server ("as soon as any session of your app
+    executes st.navigation, your app will ignore the pages/ directory (across all sessions)"). So while no browser
+    has opened the root URL yet, `/Leaderboard` or a teacher's `/Train?assignment=...` link runs the page file
+    alone, app.py never runs, and the sidebar shows the file names ("app", no icons). There is no public switch,
+    so this page turns that same switch off (`PagesManager.uses_pages_directory`, the class attribute
+    `st.navigation` clears) and reruns: the rerun goes through app.py with the same page and query string. Once
+    per session, so a Streamlit that stopped honouring the switch cannot loop; without that attribute it does
+    nothing. AppTest of a lone page file (no pages/ beside it) never has the switch on.
+    """
+    if getattr(PagesManager, "uses_pages_directory", None) and not st.session_state.get("_routed_through_app"):
+        st.session_state["_routed_through_app"] = True
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def user() -> str:
