@@ -85,7 +85,7 @@ def _wait_for(predicate, timeout=120.0):
     raise AssertionError("timed out")
 
 
-@pytest.mark.nightly  # about 30 s; tests/test_split_record.py kills a real worker and resumes it by default
+@pytest.mark.nightly  # about 30 s; tests/test_leases.py kills a real worker after an epoch and resumes it by default
 def test_killed_worker_is_interrupted_and_resume_finishes(home, tiny_data):
     spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=25, batch_size=2)
     run_id = runner.submit(spec)
