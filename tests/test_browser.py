@@ -401,8 +401,15 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
     assert run["status"] in ("stopped", "finished")
 
 
-@pytest.mark.parametrize("path, heading", [("", "Fine-Tuning Lab"), ("Augmentation", "Augmentation"),
-                                           ("Model", "Model"), ("Train", "Train"), ("Compare", "Compare runs"),
+# About 4 s a page. Pages that another default browser test already opens by URL in a fresh session, checking for a
+# rendered exception, are nightly here: Home (the main path above starts at the server's root URL), Augmentation
+# (tests/test_browser_ux.py's huge-upload test), Train (test_browser_ux.py's chart and presentation-mode tests),
+# Compare (tests/test_browser_class.py's two users).
+@pytest.mark.parametrize("path, heading", [pytest.param("", "Fine-Tuning Lab", marks=pytest.mark.nightly),
+                                           pytest.param("Augmentation", "Augmentation", marks=pytest.mark.nightly),
+                                           ("Model", "Model"),
+                                           pytest.param("Train", "Train", marks=pytest.mark.nightly),
+                                           pytest.param("Compare", "Compare runs", marks=pytest.mark.nightly),
                                            ("Data", "Is the data honest"), ("Leaderboard", "Leaderboard")])
 def test_every_page_opens_by_url_without_an_exception(server, page, path, heading):
     page.goto(f"{server}/{path}")

@@ -93,13 +93,19 @@ def test_train_wait_on_the_demo_data_then_runs_export_evaluate(home, tmp_path):
 
 
 def test_train_prints_the_run_id_last_and_stop_works(home, tiny_data):
+    """A real worker stopped by `stop` after its first epoch ends at the next batch and keeps its epochs and models
+    (also the default-run twin of tests/test_train.py's stop test)."""
+    from core.runs import runner, store
+    from tests.conftest import poll_until
     proc = cli("train", "--recipe", "scratch", "--data", tiny_data, "--image-size", 48, "--epochs", 300,
                "--batch-size", 2, home=home)
     run_id = proc.stdout.strip().splitlines()[-1]
-    assert cli("stop", run_id, home=home).stdout.strip().endswith(("stopping", "stopped"))
-    from core.runs import runner
     os.environ["TUNELAB_HOME"] = str(home)
-    assert runner.wait(run_id, poll=0.3)["status"] == "stopped"
+    poll_until(lambda: store.get_run(run_id)["epochs_done"] >= 1, timeout=180, poll=0.2)
+    assert cli("stop", run_id, home=home).stdout.strip().endswith(("stopping", "stopped"))
+    final = runner.wait(run_id, poll=0.3)
+    assert final["status"] == "stopped" and 1 <= final["epochs_done"] < 300
+    assert (store.run_dir(run_id) / "last.keras").is_file() and (store.run_dir(run_id) / "best.keras").is_file()
 
 
 def test_prefetch_offline_says_so_and_changes_nothing(home):

@@ -84,7 +84,7 @@ def test_kill_during_feature_extraction_then_resume(home, tmp_path):
     _check_complete(run_id, 2, home)
 
 
-@pytest.mark.nightly  # about 35 s; a kill and resume of a real worker runs by default (tests/test_split_record.py)
+@pytest.mark.nightly  # about 35 s; a real worker's kill and resume runs by default (tests/test_leases.py, frozen)
 def test_random_kills_mid_epoch_and_while_checkpointing_lose_no_finished_epoch(home, tiny_data):
     """One run killed 5 times (first mid-epoch, then at random moments), resumed after each kill."""
     rng = random.Random(20240607)

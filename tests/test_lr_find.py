@@ -1,11 +1,12 @@
-"""The learning-rate range test (issue 14): the rules, the chart, and `python -m core lr-find --json`."""
+"""The learning-rate range test (issue 14): the rules, the chart, and `python -m core lr-find --json` (run by
+`core.cli.main` in this process: the test reads what it prints, not how a new interpreter starts)."""
 import json
 
 import numpy as np
 
 from core.analysis.charts import lr_find_figure
 from core.runs.lr_find import smooth, suggest
-from tests.conftest import cli
+from tests.conftest import cli_here
 
 LRS = list(np.logspace(-7, 0, 80))
 
@@ -42,8 +43,13 @@ def test_the_chart_has_a_log_rate_axis_and_names_the_suggested_rule():
 
 
 def test_lr_find_json_carries_rising_rates_their_losses_and_a_suggested_rate(home, tiny_data):
-    out = cli("lr-find", "--recipe", "scratch", "--data", tiny_data, "--image-size", 48, "--batch-size", 4,
-              "--batches", 15, "--json", home=home)
+    import keras
+    try:
+        out = cli_here("lr-find", "--recipe", "scratch", "--data", tiny_data, "--image-size", 48, "--batch-size", 4,
+                       "--batches", 15, "--json", home=home)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # the sweep applied the recipe's precision here
+    assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout[out.stdout.index("{"):])
     lrs = [p["lr"] for p in result["points"]]
     assert len(lrs) >= 10 and lrs == sorted(lrs) and lrs[0] == 1e-7

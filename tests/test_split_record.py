@@ -109,6 +109,9 @@ def test_a_resume_keeps_the_recorded_split_when_files_disappear_and_appear(home,
     assert [r["epoch"] for r in store.epochs(run_id)] == [1, 2, 3]
 
 
+@pytest.mark.nightly  # about 16 s with two real workers. By default: the same folder changes and resume in-process
+# (test_a_resume_keeps_the_recorded_split_when_files_disappear_and_appear above), and a real worker killed after its
+# first epoch and resumed to finish every epoch once (tests/test_leases.py's frozen worker killed by kick())
 def test_a_killed_run_resumes_to_finished_with_its_split_record_byte_identical(home, tmp_path):
     """The real thing: a detached worker SIGKILLed after its first epoch, the folder changed, resume."""
     data = make_folder(tmp_path / "photos", {"": 30})

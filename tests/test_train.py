@@ -88,7 +88,7 @@ def _wait_for(predicate, timeout=120.0):
     raise AssertionError("timed out")
 
 
-@pytest.mark.nightly  # about 30 s; tests/test_split_record.py kills a real worker and resumes it by default
+@pytest.mark.nightly  # about 30 s; tests/test_leases.py kills a real worker after an epoch and resumes it by default
 def test_killed_worker_is_interrupted_and_resume_finishes(home, tiny_data):
     spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=25, batch_size=2)
     run_id = runner.submit(spec)
@@ -107,6 +107,7 @@ def test_killed_worker_is_interrupted_and_resume_finishes(home, tiny_data):
     assert any("resuming from" in line["message"] for line in store.log_lines(run_id))
 
 
+@pytest.mark.nightly  # about 9 s with a real worker; tests/test_cli.py's stop test checks the same by default
 def test_stop_ends_a_run_at_the_next_batch_and_keeps_its_epochs(home, tiny_data):
     spec = RunSpec.from_recipe("scratch", data=str(tiny_data), image_size=48, epochs=200, batch_size=2)
     run_id = runner.submit(spec)
