@@ -10,7 +10,8 @@ from core.data.folders import DataError
 from core.models import environment
 from core.runs import assignments, monitor, runner, store
 from core.runs.specs import build_spec
-from pages.ui import all_runs, chart, current_dataset, escape_md, fmt_acc, fmt_duration, pick_run, setup, user
+from pages.ui import (all_runs, chart, current_dataset, escape_md, fmt_acc, fmt_duration, pick_run, refresh_page,
+                      setup, user)
 from pages.ui import spec_form as form
 
 setup("Train", "📈")
@@ -143,9 +144,11 @@ with st.expander("Find a learning rate: the range test (fastai's lr_find)"):
         st.session_state[f"train_{for_recipe}_lr"] = rate
         form.remember(for_recipe, "lr", rate)
 
-    @st.fragment(run_every=2.0)
+    from core.runs import lr_find
+    sweeping = "lr_find" in st.session_state and lr_find.outcome(*st.session_state["lr_find"][:2])[0] == "running"
+
+    @st.fragment(run_every=2.0 if sweeping else None)  # polls only while a range test runs
     def lr_find_view() -> None:
-        from core.runs import lr_find
         if "lr_find" not in st.session_state:
             return
         proc, out, for_recipe = st.session_state["lr_find"]
@@ -153,6 +156,8 @@ with st.expander("Find a learning rate: the range test (fastai's lr_find)"):
         if state == "running":
             st.info("The range test is running…")
             return
+        if sweeping:
+            refresh_page()  # it ended: redraw the page once, which stops the polling
         if state == "failed":
             st.error(escape_md(f"The range test failed: {result}"))
             return
@@ -165,9 +170,9 @@ with st.expander("Find a learning rate: the range test (fastai's lr_find)"):
         if not picks["clear"]:
             st.warning("No clear descent: the loss hardly fell during the sweep, so the suggestion is a guess. "
                        "Keep the recipe's rate, or sweep again with a larger batch or more images.")
-        if st.button(f"Use this rate ({rate_text(result['suggested_lr'])})", key="lr_find_use"):
-            use_rate(result["suggested_lr"], for_recipe)  # the form is outside this fragment: rerun the page
-            st.rerun()
+        if st.button(f"Use this rate ({rate_text(result['suggested_lr'])})", key="lr_find_use", on_click=use_rate,
+                     args=(result["suggested_lr"], for_recipe)):  # set before the form's widget exists in this run
+            st.rerun()  # the form is outside this fragment: rerun the page to show it
     lr_find_view()
 
 if info.fine_tunes:
@@ -253,7 +258,7 @@ def live(run_id: str) -> None:
     with st.expander("Log", expanded=r["status"] != "finished"):
         st.code("\n".join(line["message"] for line in snap["log"][-30:]) or "(empty)", language=None)
     if r["status"] not in ("running", "queued") and run["status"] in ("running", "queued"):
-        st.rerun()  # the run ended: refresh the whole page once (stops the polling)
+        refresh_page()  # the run ended: refresh the whole page once (stops the polling)
 
 
 live(run["id"])

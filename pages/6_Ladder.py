@@ -13,7 +13,7 @@ from core.models import environment
 from core.runs import artifacts, store
 from core.config import BACKBONES, SMALL_CNN_MIN_SIZE, RunSpec
 from core.data.folders import DataError
-from pages.ui import all_runs, chart, escape_md, fmt_acc, setup, user, weights_problem
+from pages.ui import all_runs, chart, escape_md, fmt_acc, refresh_page, setup, user, weights_problem
 
 setup("Ladder", "🪜")
 st.title("🪜 The lecture's ladder")
@@ -69,7 +69,7 @@ if pending:
     def watch(ids: list[str]) -> None:
         rows = [store.get_run(i) for i in ids]
         if any(r is None or r["status"] not in store.ACTIVE for r in rows):
-            st.rerun()  # a step finished (or failed): redraw the ladder
+            refresh_page()  # a step finished (or failed): redraw the ladder
         st.info("In progress: " + " · ".join(f"{escape_md(r['name'])} ({r['status']}, {r['epochs_done']}/{r['epochs_total']} "
                                              f"epochs)" for r in rows))
     watch(pending)

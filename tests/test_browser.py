@@ -373,8 +373,10 @@ def test_main_path_augment_model_train_compare(server, page, app_home):
             stop.click(timeout=5000)
         except sync_api.Error:
             pass  # the run finished in between: the button went away
-    wait_for(pg, lambda: re.search(r"stopped|finished", metric(pg, "Status") or ""),
-             "the run to stop or finish", timeout=90, poll=1.0)
+    # the page redraws once when the run has ended and stops polling: wait for that (the app idle longer than
+    # the live view's 2 s poll), as a user reads the result before moving on
+    wait_rendered(pg, lambda: re.search(r"stopped|finished", metric(pg, "Status") or ""),
+                  "the run to stop or finish", idle_grace=90, quiet=2.5)
     assert_no_exception(pg)
 
     # 5. Compare: the run is listed (the table is a canvas: read the DOM widgets that name runs).

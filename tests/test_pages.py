@@ -281,3 +281,48 @@ def test_an_unusable_home_folder_is_one_clear_error(tmp_path, monkeypatch, page)
     at.run()
     assert not at.exception
     assert any(str(blocker) in e.value for e in at.error)
+
+
+def test_a_finished_range_test_shows_its_suggestion_and_use_this_rate_fills_the_form(small_home, tmp_path):
+    """A sweep's result file (as `python -m core lr-find` writes it) on the Train page: the chart, the suggestion,
+    and "Use this rate" puts the rate in the form (set in the button's callback, before the form's widget exists
+    in that run). The nightly test below runs a real sweep from the page."""
+    import numpy as np
+    from core.runs.lr_find import smooth, suggest
+    lrs = list(np.logspace(-7, 0, 40))
+    losses = smooth([0.7 if lr < 1e-4 else 0.7 - 0.25 * (np.log10(lr) + 4) if lr < 1e-2 else 5.0 for lr in lrs], 0.5)
+    picks = suggest(lrs, losses)
+    out = tmp_path / "lr_find.json"
+    out.write_text(json.dumps({"points": [{"lr": a, "loss": b, "smoothed": b} for a, b in zip(lrs, losses)],
+                               "suggestions": picks, "rule": "valley", "suggested_lr": float(f"{picks['valley']:.2g}"),
+                               "batch_size": 4, "images": 8, "trains": "the whole network"}))
+    at = AppTest.from_file(str(ROOT / "pages/3_Train.py"), default_timeout=60)
+    at.session_state["lr_find"] = (None, out, "scratch")
+    at.run()
+    assert any("Suggested learning rate" in m.value for m in at.markdown)
+    use = next(b for b in at.button if b.label.startswith("Use this rate"))
+    use.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["train_scratch_lr"] == pytest.approx(float(f"{picks['valley']:.2g}"))
+
+
+@pytest.mark.nightly  # about 30 s (a real sweep in its own process); its twin above reads a finished sweep
+def test_the_range_test_runs_from_the_train_page_and_its_rate_fills_the_form(small_home):
+    """The lr-find view polls only while its sweep runs (a fragment polling for nothing reruns the page every
+    2 s and can swallow a click on the menu); when the sweep ends the page shows the chart and the suggestion,
+    and "Use this rate" puts it in the form."""
+    import time
+    at = run_page("pages/3_Train.py", timeout=120)
+    at.button(key="lr_find_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    deadline = time.time() + 180
+    while not any("Suggested learning rate" in m.value for m in at.markdown):
+        assert time.time() < deadline, [i.value for i in at.info] + [e.value for e in at.error]
+        assert not at.error, [e.value for e in at.error]
+        time.sleep(1)
+        at.run()
+    use = next(b for b in at.button if b.label.startswith("Use this rate"))
+    suggested = float(use.label.split("(")[1].rstrip(")"))
+    use.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["train_scratch_lr"] == pytest.approx(suggested, rel=0.05)

@@ -76,6 +76,22 @@ def _route_through_app() -> None:
         st.rerun()
 
 
+def refresh_page() -> None:
+    """Rerun the whole page from a polling fragment (a run ended: redraw, stop polling), unless the user has
+    already asked for another run meanwhile.
+
+    Streamlit folds rerun requests into one and keeps the newest request's page: a plain `st.rerun()` here,
+    landing after a click on the menu that the running fragment has not yet yielded to, would bring the user
+    back to this page and lose the click. A pending request reruns the script anyway (or, if it only reruns a
+    fragment, the next poll tries again)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+    requests = getattr(get_script_run_ctx(), "script_requests", None)
+    if requests is not None and getattr(requests, "_state", None) == ScriptRequestType.RERUN:
+        return
+    st.rerun()
+
+
 def user() -> str:
     """Who is using this page, by the lab's identity mode (`core.runs.access.identity_mode`); a page without a
     user (no trusted header, not logged in) shows why, or the login button, and stops."""
