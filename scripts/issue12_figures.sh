@@ -39,7 +39,10 @@ Estimated runtime on an idle 2-core AMX host: about 14 minutes in all
 On an AVX2-only host multiply by about 4.
 TXT
 echo "start: $(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-$PY -m core.tools.engine_choice | grep -v '^[ {}]'
+KIND=$($PY -c "import re; from core.models import precision; print(re.sub('[^a-z0-9]+', '-', precision.host()['kind'].lower()).strip('-'))")
+mkdir -p docs/engine-choice-results
+{ echo "# $(date -u +%F) \`python -m core.tools.engine_choice\`${ONEDNN_MAX_CPU_ISA:+ with ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA}"
+  $PY -m core.tools.engine_choice 2>/dev/null | grep -v '^[ {}]'; } | tee "docs/engine-choice-results/$KIND.txt"
 $PY -m core.tools.whole_process --markdown docs/whole_process.md
 echo "whole processes done: $(date -u +%H:%M:%S) UTC"
 $PY -m core bench --markdown docs/benchmarks.md

@@ -110,8 +110,8 @@ def resolve(choice: str) -> str:
 
 # Images a frozen model must pass before int8 has won back what it costs a run once (conversion, quantization
 # on 32 images, the check against float32): `python -m core.tools.engine_choice` prints the figure for the host
-# it runs on, against TensorFlow in that host's training policy. Rounded up from its runs on an AVX2-only CPU
-# capped with ONEDNN_MAX_CPU_ISA=AVX2 (float32) and on AMX (bfloat16); docs/benchmarks.md has them.
+# it runs on, against TensorFlow in that host's training policy. Rounded up from its runs on AMX (bfloat16) and
+# on the same CPU capped with ONEDNN_MAX_CPU_ISA=AVX2 (float32), kept in docs/engine-choice-results/.
 INT8_PAYS_AFTER = {"float32": 300, "mixed_bfloat16": 2000}
 
 

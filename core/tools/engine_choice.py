@@ -57,7 +57,7 @@ def measure(root, weights: str, n: int = 64, log=print) -> dict:
         t0 = time.perf_counter()
         ov_model = inference.to_openvino(model)
         convert = time.perf_counter() - t0
-        for p in ("float32", "bfloat16"):
+        for p in ("float32", "bfloat16") if precision.detect()[0] == "mixed_bfloat16" else ("float32",):
             c = inference.compile_openvino(ov_model, p)
             record(f"openvino {p}", lambda x, c=c: c(x)[0], convert, ref)
         t0 = time.perf_counter()
