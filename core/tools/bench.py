@@ -94,41 +94,49 @@ def engine_extraction(paths: list[str], weights: str, policy: str) -> dict:
     lecture = inference.frozen_pass(model, f"bench-lecture-{key}", precision.frozen_pass("auto", LECTURE_IMAGES),
                                     images[:CALIBRATION])
     setup = time.perf_counter() - t2
-    lecture(images[:EXTRACT_BATCH])  # the first batch of a new pass builds its kernels, as the ceiling's is
-    t3 = time.perf_counter()
-    features.extract(model, images, f"bench-lecture-{key}-pass", batch_size=EXTRACT_BATCH, forward=lecture)
-    pass_s = time.perf_counter() - t3
+    for shape in {len(images[s:s + EXTRACT_BATCH]) for s in range(0, len(images), EXTRACT_BATCH)}:
+        lecture(images[:shape])  # a new batch shape builds its kernels: warmed once, as the ceiling's are
+    pass_s = float("inf")
+    for attempt in range(2):  # the fastest of two, as the ceiling is: a transient slowdown only lengthens a pass
+        t3 = time.perf_counter()
+        features.extract(model, images, f"bench-lecture-{key}-pass{attempt}", batch_size=EXTRACT_BATCH,
+                         forward=lecture)
+        pass_s = min(pass_s, time.perf_counter() - t3)
     return {"images_per_s": _rate(len(paths), first), "decode_s": round(decoded, 2), "first_s": round(first, 2),
             "repeat_s": round(repeat, 4), "feature_shape": list(feats.shape[1:]), "pass": forward.describe(),
             "lecture_pass": lecture.describe(), "lecture_pass_images_per_s": _rate(len(paths), pass_s),
             "lecture_pass_setup_s": round(setup, 2)}
 
 
-def ceilings(paths: list[str], weights: str, engine: bool = True) -> dict:
+def ceilings(paths: list[str], weights: str, engine: bool = True) -> tuple[dict, dict]:
     """images/s of every bare forward pass the bench quotes, on the same images in memory, in this run: TensorFlow
     float32, TensorFlow bfloat16 where native, the inference engine's float32, bfloat16 (where native) and int8
-    (where installed)."""
+    (where installed); and each pass, to run it again."""
     import keras
     from core.data.pipeline import decoded_images
     from core.models import features, inference, precision
     from core.models.networks import conv_base
     images, key = decoded_images(paths[:CEILING_IMAGES], SIZE)
-    out = {}
+    out, passes = {}, {}
     policies = ["float32"] + (["mixed_bfloat16"] if precision.detect()[0] == "mixed_bfloat16" else [])
     for policy in policies:
         keras.mixed_precision.set_global_policy(policy)
         model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
-        out[f"tensorflow {policy.replace('mixed_', '')}"] = bare_forward(model.predict_on_batch, images)
+        name = f"tensorflow {policy.replace('mixed_', '')}"
+        passes[name] = model.predict_on_batch
+        out[name] = bare_forward(passes[name], images)
     keras.mixed_precision.set_global_policy("float32")
     if engine and inference.engine_available():
         model = features.extractor(conv_base("vgg16", weights, SIZE), "caffe")
         ov_model = inference.to_openvino(model)
-        out["openvino float32"] = bare_forward(inference.compile_openvino(ov_model, "float32"), images)
+        passes["openvino float32"] = inference.compile_openvino(ov_model, "float32")
         if len(policies) > 1:
-            out["openvino bfloat16"] = bare_forward(inference.compile_openvino(ov_model, "bfloat16"), images)
-        int8 = inference.frozen_pass(model, f"bench-ceiling-{key}", "int8", images[:CALIBRATION])
-        out["openvino int8"] = bare_forward(int8, images)
-    return out
+            passes["openvino bfloat16"] = inference.compile_openvino(ov_model, "bfloat16")
+        passes["openvino int8"] = inference.frozen_pass(model, f"bench-ceiling-{key}", "int8", images[:CALIBRATION])
+        for name in ("openvino float32", "openvino bfloat16", "openvino int8"):
+            if name in passes:
+                out[name] = bare_forward(passes[name], images)
+    return out, passes
 
 
 EXTRACT_BATCH = 32     # features.extract's batch, which the ceiling uses too
@@ -142,12 +150,12 @@ CEILING_PASSES = 3
 def bare_forward(forward, images: np.ndarray, passes: int = CEILING_PASSES) -> float:
     """The ceiling: images/s of the bare forward pass over `images` already in memory, in the engine's batches.
 
-    Every batch shape is run once untimed (a new shape builds its kernels), then the best of `passes` timed
+    One batch of every shape is run untimed (a new shape builds its kernels), then the best of `passes` timed
     passes is kept: a transient slowdown (another process, a shared host) can only make a pass slower, so the
     best pass estimates what the hardware can do, and the engine, which does this work plus decoding and
     caching, stays at or below it."""
     batches = [np.asarray(images[s:s + EXTRACT_BATCH], dtype="float32") for s in range(0, len(images), EXTRACT_BATCH)]
-    for batch in batches:
+    for batch in {len(b): b for b in batches}.values():
         forward(batch)
     best = float("inf")
     for _ in range(passes):
@@ -403,15 +411,21 @@ def run(data: str | None = None, weights: str | None = None, quick: bool = False
             f"{policy}")
         ref = reference_extraction(folder, weights, len(paths))
         eng = engine_extraction(paths, weights, policy)
-        ceil = ceilings(paths, weights)
+        ceil, passes = ceilings(paths, weights)
         best_name = max(ceil, key=ceil.get)
         result["ceilings"] = ceil
         log("bare forward passes (best of %d over %d images in memory): " % (CEILING_PASSES, min(len(paths),
             CEILING_IMAGES)) + ", ".join(f"{k} {v} img/s" for k, v in ceil.items()))
+        from core.data.pipeline import decoded_images
+        # the ceiling: the fastest of them again over all the images the engine's pass runs over (the same
+        # memory traffic; a pass over a few batches that stay in the CPU's caches runs faster than any real one)
+        sustained = bare_forward(passes[best_name], decoded_images(paths, SIZE)[0], passes=2)
+        del passes
+        log(f"{best_name} over all {len(paths)} images (best of 2): {sustained} img/s")
         result["feature_extraction"] = {
             "reference_images_per_s": ref["images_per_s"], "engine_images_per_s": eng["images_per_s"],
             "speedup": round(eng["images_per_s"] / ref["images_per_s"], 2), "pass": eng["pass"],
-            "ceiling_images_per_s": ceil[best_name], "ceiling": best_name,
+            "ceiling_images_per_s": sustained, "ceiling": best_name,
             "engine_pass": eng["lecture_pass"], "engine_pass_images_per_s": eng["lecture_pass_images_per_s"],
             "engine_pass_setup_s": eng["lecture_pass_setup_s"], "lecture_images": LECTURE_IMAGES,
             "engine_fraction_of_ceiling": round(eng["lecture_pass_images_per_s"] / ceil[best_name], 3),

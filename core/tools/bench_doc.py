@@ -76,7 +76,8 @@ def markdown(result: dict, command: str, seconds: float, others: list[dict] = ()
          for r in [result, *others] for g in r["goals"]] + [
         "",
         "Bare forward passes of VGG16's conv base (with its preprocessing; 150 px, batch 32, best of 3 passes over "
-        "the same images in memory), computed in this run: "
+        "the same first 128 images in memory, to rank them; the ceiling below runs the fastest again over all the "
+        "engine's images), computed in this run: "
         + ", ".join(f"{k} {v} img/s" for k, v in result["ceilings"].items()) + ".",
         "",
         "## Speed: the lecture's code path against the engine's",
@@ -106,12 +107,14 @@ def markdown(result: dict, command: str, seconds: float, others: list[dict] = ()
         f"| cold feature extraction of {n_fe} images, decoding included ({fe['pass']}) | "
         f"{fe['ceiling_images_per_s']} img/s | {_pct(fe['engine_images_per_s'] / fe['ceiling_images_per_s'])} |",
         "",
-        "The ceiling is the fastest bare forward pass measured above, the conv base alone on images already in "
-        "memory, in the engine's batches of 32: every batch shape is run once untimed, then the best of three timed "
-        "passes is kept (a transient slowdown can only lengthen a pass). The engine's frozen pass is the one a run "
+        "The ceiling is the fastest bare forward pass measured above, run again over all the images the engine's "
+        "pass runs over (already decoded, in memory; the fastest of two timed passes after one batch of each shape "
+        "untimed: a transient slowdown can only lengthen a pass): the conv base alone, in the engine's batches of "
+        "32. The passes listed above ran over the first 128 images only, to rank them, and a pass over a few "
+        "batches that stay in the CPU's caches runs faster than one over a thousand images. The engine's frozen pass is the one a run "
         f"of the lecture's size ({fe.get('lecture_images', 3000)} images) gets, run through the engine's own "
         "feature extraction (batches assembled from the decoded-image cache, features written to their memory-mapped "
-        "file) over the decoded images; its one-off set-up (conversion, calibration, the check against float32) is "
+        "file) over the same decoded images, the fastest of two passes; its one-off set-up (conversion, calibration, the check against float32) is "
         "timed apart. Cold extraction also decodes the JPEGs into the cache, in the precision a run of that many "
         "images gets (`precision.INT8_PAYS_AFTER`: below it int8's set-up costs more than it saves).",
         "",
