@@ -1,4 +1,5 @@
 """The run store, SQLite and PostgreSQL (`store_home` runs each test on both): runs, epochs, logs, concurrent writers."""
+import os
 import threading
 
 from core.runs import store
@@ -113,3 +114,17 @@ def test_a_store_made_before_per_epoch_trainable_blocks_gains_the_column_and_kee
     store._migrated.clear()
     store.record_epoch("old", 2, "fine_tune", {"loss": 0.4, "trains": {"head": 1e-5, "block5": 5e-6}})
     assert [(r["loss"], r["trains"]) for r in store.epochs("old")] == [(0.5, None), (0.4, {"head": 1e-5, "block5": 5e-6})]
+
+
+def test_home_at_points_the_store_at_another_home_and_restores_the_previous_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNELAB_HOME", str(tmp_path / "mine"))
+    with store.home_at(tmp_path / "other") as other:
+        assert store.home() == other == tmp_path / "other"
+    assert store.home() == tmp_path / "mine"
+    monkeypatch.delenv("TUNELAB_HOME")
+    try:
+        with store.home_at(tmp_path / "third"):
+            raise RuntimeError("a failing measurement")
+    except RuntimeError:
+        pass
+    assert "TUNELAB_HOME" not in os.environ

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 PASS_PRECISIONS = ("float32", "bfloat16", "int8")
-MIN_COSINE = 0.995  # int8 / bfloat16 features agreeing less than this with float32 fall back to float32
+MIN_COSINE = 0.995  # int8 outputs agreeing less than this with float32 fall back to TensorFlow in the run's policy
 CALIBRATION_IMAGES = 32
 CHECK_IMAGES = 16  # of the calibration images, the ones int8 is compared with float32 on (float32 is the slow pass)
 

@@ -113,6 +113,21 @@ def home() -> Path:
     return path
 
 
+@contextmanager
+def home_at(path: str | Path):
+    """Within the block, the lab's home is `path` (tools that measure in a throwaway home, or read another's);
+    the previous TUNELAB_HOME, or its absence, is restored after."""
+    old = os.environ.get("TUNELAB_HOME")
+    os.environ["TUNELAB_HOME"] = str(path)
+    try:
+        yield Path(path)
+    finally:
+        if old is None:
+            os.environ.pop("TUNELAB_HOME", None)
+        else:
+            os.environ["TUNELAB_HOME"] = old
+
+
 def db_url() -> str:
     """$TUNELAB_DB_URL (a PostgreSQL URL such as postgresql://lab@db.example.org/tunelab), or "" for SQLite."""
     url = os.environ.get("TUNELAB_DB_URL", "").strip()

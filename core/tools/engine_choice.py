@@ -91,12 +91,11 @@ def break_even(model, calib: np.ndarray, candidates: dict, log=print) -> dict:
     """What a run pays once for int8 (conversion, quantization, the check against float32, saving: timed through
     `inference.frozen_pass` in a temporary lab home) and after how many images its faster pass has won that back
     against TensorFlow in the host's training policy: the figure behind `precision.INT8_PAYS_AFTER`."""
-    import os
     import tempfile
-    from unittest import mock
     from core.models import inference, precision
+    from core.runs import store
     policy = precision.detect()[0].replace("mixed_", "")
-    with tempfile.TemporaryDirectory() as home, mock.patch.dict(os.environ, {"TUNELAB_HOME": home}):
+    with tempfile.TemporaryDirectory() as home, store.home_at(home):
         t0 = time.perf_counter()
         inference.frozen_pass(model, "break-even", "int8", calib)
         setup = time.perf_counter() - t0

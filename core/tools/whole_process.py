@@ -96,9 +96,8 @@ def lecture_child(recipe: str, data: str, weights: str, epochs: int) -> dict:
 
 def frozen_passes(home: Path, run_id: str) -> str:
     """The engines and precisions of the run's frozen passes, from its log in lab home `home`."""
-    from unittest import mock
     from core.runs import store
-    with mock.patch.dict(os.environ, {"TUNELAB_HOME": str(home)}):
+    with store.home_at(home):
         said = [line["message"] for line in store.log_lines(run_id)]
     return "; ".join(dict.fromkeys(m.split(": ", 1)[1] for m in said if m.startswith("frozen pass of"))) or "none"
 
