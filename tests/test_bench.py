@@ -47,13 +47,14 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
 
 
 def test_the_ceiling_runs_every_batch_shape_untimed_then_keeps_the_best_timed_pass():
-    """bench.bare_forward: the engine's batches of 32 (a remainder batch included), one batch of each shape warmed up,
-    then the best of CEILING_PASSES timed passes over all the images."""
+    """bench_ceiling.bare_forward: the engine's batches of 32 (a remainder batch included), one batch of each shape
+    warmed up, then the best of CEILING_PASSES timed passes over all the images."""
     import numpy as np
-    from core.tools import bench
+    from core.tools import bench_ceiling
     calls = []
-    rate = bench.bare_forward(lambda batch: calls.append(len(batch)), np.zeros((72, 8, 8, 3), "uint8"))
-    assert calls == [32, 8] + [32, 32, 8] * bench.CEILING_PASSES  # one batch of each shape untimed, then the passes
+    rate = bench_ceiling.bare_forward(lambda batch: calls.append(len(batch)), np.zeros((72, 8, 8, 3), "uint8"))
+    # one batch of each shape untimed, then the passes
+    assert calls == [32, 8] + [32, 32, 8] * bench_ceiling.CEILING_PASSES
     assert rate > 0
 
 

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from core.tools.bench import bare_forward
+from core.tools.bench_ceiling import bare_forward
 
 SIZE, BATCH = 150, 32
 
@@ -110,7 +110,7 @@ def break_even(model, calib: np.ndarray, candidates: dict, log=print) -> dict:
 
 
 def main(argv=None) -> None:
-    from core.tools.bench import SHARED_DATA, SHARED_VGG
+    from core.tools.bench_setup import SHARED_DATA, SHARED_VGG
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SHARED_DATA))
     parser.add_argument("--weights", default=str(SHARED_VGG) if SHARED_VGG.exists() else "none")
