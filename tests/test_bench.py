@@ -43,7 +43,7 @@ def test_quick_benchmark_reports_every_figure(home, tmp_path):
                    aug["fe_aug_reference_s"], aug["fe_aug_engine_s"], *ceilings.values(),
                    *accuracies.values(), *result["peak_memory_mb"].values()):
         assert f"{figure}" in text, figure
-    assert all(g["figure"] in text for g in result["goals"]) and "Host:" in text
+    assert all(g["figure"] in text for g in result["goals"]) and "## Host" in text
 
 
 def test_the_ceiling_runs_every_batch_shape_untimed_then_keeps_the_best_timed_pass():
