@@ -28,7 +28,7 @@ def _assignment(tmp_path, per_class=None, **values):
 def test_the_worker_records_a_split_without_the_held_out_images_even_under_another_name(teacher, tmp_path,
                                                                                           monkeypatch):
     from core.runs import lease
-    from core.runs.worker import Job
+    from core.runs.phases import Job
     task = _assignment(tmp_path)
     held = set(assignments.heldout_hashes(task))
     copy = tmp_path / "data" / "dogs" / "dogs.copy.png"  # a held-out photo copied among the others, after saving

@@ -85,7 +85,7 @@ class _Lease:
 
 def _job(spec, tmp_path):
     """A worker Job without a run store: only what `train_segment` reads."""
-    from core.runs.worker import Job
+    from core.runs.phases import Job
     job = Job.__new__(Job)
     job.spec, job.lease, job.classes, job.done = spec, _Lease(), ["cats", "dogs"], spec.epochs
     return job

@@ -67,7 +67,7 @@ def sweep(spec: RunSpec, batches: int = BATCHES, start: float = 1e-7, end: float
     from core.data.folders import scan
     from core.data.pipeline import ImageBatches, decoded_images
     from core.models import networks, precision
-    from core.runs.worker import data_root
+    from core.runs.job_data import data_root
 
     precision.apply(spec.precision)
     keras.utils.set_random_seed(spec.seed)
