@@ -166,7 +166,7 @@ class Job(JobData):
         """(model, kind) to fine-tune: `model`'s base trainable from the freeze point on, not compiled (each
         segment of phase 2 compiles it); kind "top" (the top of the base and the head, on the frozen bottom's
         outputs) where the base is a chain at the freeze point."""
-        spec, point = self.spec, self.spec.resolved_freeze_from
+        point = self.spec.resolved_freeze_from
         inner, head = model.get_layer(base_name), model.get_layer("head")
         networks.freeze_from(inner, point)
         split = networks.split_at(inner, point)
