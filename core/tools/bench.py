@@ -233,7 +233,7 @@ def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     block5 + head trained in its policy). `core.tools.whole_process` times small runs from start to end."""
     import keras
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
-    from core.data.augment import PRESETS
+    from core.data.augment_presets import PRESETS
     from core.data.pipeline import ImageBatches, decoded_images
     from core.models import features, inference, networks, precision
     aug = PRESETS["lecture"]
@@ -333,7 +333,7 @@ def precision_cost(root: Path, n_train: int, n_val: int, quick: bool) -> dict:
 
 
 def preview_ms(path: str) -> float:
-    from core.data.augment import PRESETS
+    from core.data.augment_presets import PRESETS
     from core.data.folders import load_image
     from core.data.preview import augmented_copies
     image = load_image(path, SIZE)
