@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.data.augment import ENGINES, PRESETS, AugmentConfig, get_preset
+from core.data.augment_config import AugmentConfig
+from core.data.augment_presets import ENGINES, PRESETS, get_preset
 
 
 @dataclass(frozen=True)

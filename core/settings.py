@@ -11,7 +11,7 @@ import threading
 
 from core.runs import store
 from core.atomic import replacing
-from core.data.augment import AugmentConfig
+from core.data.augment_config import AugmentConfig
 
 _LOCK = threading.Lock()
 DEFAULTS = {"data": None, "augment": None, "presets": {}, "model": {}}

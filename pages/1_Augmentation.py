@@ -5,7 +5,8 @@ from core import settings
 from core.analysis import ablation, charts
 from core.data import datasets
 from core.config import RunSpec
-from core.data.augment import ENGINES, PRESET_TITLES, PRESETS, AugmentConfig, param_table
+from core.data.augment_config import AugmentConfig, param_table
+from core.data.augment_presets import ENGINES, PRESET_TITLES, PRESETS
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 from core.data.folders import DataError, load_image
 from core.data.preview import augmented_copies, describe
@@ -120,7 +121,8 @@ with right:
             for col, (pixels, caption) in zip(cols, cells[start:start + per_row]):
                 col.image(pixels, caption=caption, width="stretch")
         st.caption(f"150×150 px, as the networks see them. Copy k is what training with seed {seed} feeds at "
-                   f"epoch k for the image at position 0: same function (`core.data.augment.augment_image`), same seeds. "
+                   f"epoch k for the image at position 0: same function "
+                   f"(`core.data.augment_transform.augment_image`), same seeds. "
                    f"Rescale ×{cfg.rescale:.6g} is applied after this, inside the model.")
         if st.toggle("Beside it: the same image through Keras preprocessing layers", key="aug_keras",
                      help="ImageDataGenerator is deprecated in favour of layers (RandomRotation, RandomZoom, ...); "

@@ -4,7 +4,8 @@ import streamlit as st
 from core import settings
 from core.analysis import charts
 from core.config import ALL_FROZEN, BACKBONES, CLASS_WEIGHTS, PRECISIONS, RECIPES, RunSpec, rate_text
-from core.data.augment import ENGINES, PRESET_TITLES, PRESETS, AugmentConfig
+from core.data.augment_config import AugmentConfig
+from core.data.augment_presets import ENGINES, PRESET_TITLES, PRESETS
 from core.data import exclusions
 from core.data.folders import DataError
 from core.models import environment

@@ -10,7 +10,7 @@ import streamlit as st
 from core import settings
 from core.analysis import leaderboard
 from core.config import BACKBONES, RECIPES, RunSpec
-from core.data.augment import PRESET_TITLES, PRESETS
+from core.data.augment_presets import PRESET_TITLES, PRESETS
 from core.data.folders import DataError
 from core.runs import access, assignments
 from pages.ui import current_dataset, escape_md, setup, user

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.data.augment import ENGINES, get_preset, image_seed  # noqa: E402
+from core.data.augment_presets import ENGINES, get_preset  # noqa: E402
+from core.data.augment_seed import image_seed  # noqa: E402
 from core.data.augmenters import augmenter  # noqa: E402
 from core.models.precision import host  # noqa: E402
 

@@ -56,7 +56,9 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     import keras
-    from core.data.augment import PRESETS, augment_batch, image_seed
+    from core.data.augment_presets import PRESETS
+    from core.data.augment_seed import image_seed
+    from core.data.augment_transform import augment_batch
     from core.data.folders import scan
     from core.data.pipeline import ImageBatches, decoded_images
     from core.models import features, inference, networks, precision

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.analysis import ablation, charts
-from core.data.augment import get_preset
+from core.data.augment_presets import get_preset
 from core.runs import store
 
 

@@ -1,4 +1,4 @@
-"""Tests of core.augment (the transform) and core.augment_export (code export).
+"""Tests of the augmentation modules (core.data.augment_*: table, presets, seeds, transform) and the export.
 
 Images are small (48-64 px, square) so the whole file runs in seconds.
 Directions are checked on real asymmetric images: a bright block on black.
@@ -14,18 +14,11 @@ import threading
 import numpy as np
 import pytest
 
-from core.data.augment import (
-    PRESET_TITLES,
-    PRESETS,
-    AugmentConfig,
-    _affine_convention,
-    apply_rescale,
-    augment_batch,
-    augment_image,
-    get_preset,
-    image_seed,
-    param_table,
-)
+from core.data.augment_config import AugmentConfig, param_table
+from core.data.augment_generator import _affine_convention
+from core.data.augment_presets import PRESET_TITLES, PRESETS, get_preset
+from core.data.augment_seed import image_seed
+from core.data.augment_transform import apply_rescale, augment_batch, augment_image
 from core.data.augment_export import to_imagedatagenerator_code, to_json, to_keras_layers_code
 
 pytestmark = pytest.mark.filterwarnings(

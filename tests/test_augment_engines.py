@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from core.config import RunSpec
-from core.data.augment import AugmentConfig, get_preset
+from core.data.augment_config import AugmentConfig
+from core.data.augment_presets import get_preset
 from core.data.augmenters import LayersAugmenter, augmenter, keras_layers
 from core.data.layer_preview import layer_copies
 from core.data.pipeline import ImageBatches

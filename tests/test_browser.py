@@ -425,7 +425,7 @@ def test_every_page_opens_by_url_without_an_exception(server, page, path, headin
 def test_choosing_a_recipe_fills_the_train_form_with_its_defaults(server, page):
     """Issue: switching recipe kept the previous recipe's epochs and learning rate, which the run then used."""
     from core.config import RECIPES, RunSpec, rate_text
-    from core.data.augment import PRESET_TITLES
+    from core.data.augment_presets import PRESET_TITLES
     pg = page
     pg.goto(server)
     wait_rendered(pg, lambda: pg.get_by_role("heading", name="Dataset in use").count() > 0, "the home page")

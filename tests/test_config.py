@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from core.data.augment import PRESETS
+from core.data.augment_presets import PRESETS
 from core.config import RECIPES, RunSpec
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.augment import AugmentConfig
+from core.data.augment_config import AugmentConfig
 from core.data.layer_preview import differences, layer_copies
 from core.data.preview import augmented_copies
 from tests.conftest import SHARED_DATA, needs_shared

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import settings
 from core.runs import store
-from core.data.augment import PRESET_TITLES, PRESETS
+from core.data.augment_presets import PRESET_TITLES, PRESETS
 from tests.conftest import ROOT, make_folder
 
 

@@ -1,7 +1,9 @@
 """Input pipeline: the decoded-image cache, batches, and preview == training pixels."""
 import numpy as np
 
-from core.data.augment import PRESETS, augment_image, image_seed
+from core.data.augment_presets import PRESETS
+from core.data.augment_seed import image_seed
+from core.data.augment_transform import augment_image
 from core.data.folders import load_image, scan
 from core.data.pipeline import ImageBatches, decoded_images
 

@@ -16,7 +16,7 @@ import statistics
 import time
 
 from core.config import RECIPES, RunSpec
-from core.data.augment import AugmentConfig
+from core.data.augment_config import AugmentConfig
 
 # A transform of the ablation: its label and the AugmentConfig fields it sets (both shifts count as one).
 TRANSFORMS: dict[str, tuple[str, ...]] = {

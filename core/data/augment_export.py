@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 
-from core.data.augment import AugmentConfig
+from core.data.augment_config import AugmentConfig
 
 __all__ = ["to_imagedatagenerator_code", "to_keras_layers_code", "to_json"]
 

@@ -1,11 +1,11 @@
 """The augmentation engines training can use, in one place: ImageDataGenerator's transform or Keras's layers.
 
-A run's `augment_engine` (`core.data.augment.ENGINES`) picks one; `augmenter(cfg, engine)` returns a callable
+A run's `augment_engine` (`core.data.augment_presets.ENGINES`) picks one; `augmenter(cfg, engine)` returns a callable
 mapping a float32 batch (N, H, W, 3, 0-255) and one seed per image to the augmented batch, which
 `core.data.pipeline.ImageBatches` calls for every training batch (and so the frozen-pass feature extraction with
 augmentation, which reads those batches). Both engines are built from the same `AugmentConfig`:
 
-* "image_data_generator": `core.data.augment.augment_batch`, each image with its own seed (the lecture's).
+* "image_data_generator": `core.data.augment_transform.augment_batch`, each image with its own seed (the lecture's).
 * "keras_layers": `keras_layers(cfg)`, the keras.Sequential that the Augmentation page's export writes
   (`core.data.augment_export.to_keras_layers_code`, executed here: RandomRotation with the degrees as a
   fraction of a turn, RandomTranslation, RandomShear, RandomZoom, RandomFlip("horizontal"), fill_mode
@@ -22,7 +22,9 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
-from core.data.augment import ENGINES, AugmentConfig, augment_batch
+from core.data.augment_config import AugmentConfig
+from core.data.augment_presets import ENGINES
+from core.data.augment_transform import augment_batch
 from core.data.augment_export import to_keras_layers_code
 
 Augmenter = Callable[[np.ndarray, Sequence[int]], np.ndarray]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.augment import AugmentConfig, image_seed
+from core.data.augment_config import AugmentConfig
+from core.data.augment_seed import image_seed
 from core.data.augment_export import to_keras_layers_code
 from core.data.augmenters import LayersAugmenter
 

@@ -21,7 +21,8 @@ import numpy as np
 
 from core.runs import store
 from core.atomic import replacing
-from core.data.augment import AugmentConfig, image_seed
+from core.data.augment_config import AugmentConfig
+from core.data.augment_seed import image_seed
 from core.data.augmenters import augmenter
 from core.data.folders import load_image
 from core.data.manifest import file_digest
@@ -71,7 +72,7 @@ class ImageBatches(keras.utils.PyDataset):
     """Batches of (float32 images 0-255, labels) from a decoded array, optionally augmented.
 
     The order is reshuffled every epoch from (seed, epoch); image i of the epoch is augmented with
-    `image_seed(seed, epoch, i)` by `engine` (`core.data.augment.ENGINES`), so a resumed run sees exactly the
+    `image_seed(seed, epoch, i)` by `engine` (`core.data.augment_presets.ENGINES`), so a resumed run sees exactly the
     batches it would have seen. Keras's `fit` builds the dataset's signature from its first PROBED batches, then
     ends an "epoch" that never began (it resets its iterator) before the first one: that end is ignored, and the
     probed batches are kept until the epoch ends rather than augmented twice.

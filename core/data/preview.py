@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.data.augment import AugmentConfig, augment_image, image_seed
+from core.data.augment_config import AugmentConfig
+from core.data.augment_seed import image_seed
+from core.data.augment_transform import augment_image
 
 
 def augmented_copies(image: np.ndarray, cfg: AugmentConfig, seed: int, n: int) -> list[tuple[np.ndarray, dict]]:

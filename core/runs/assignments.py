@@ -76,7 +76,7 @@ def fixed_values(spec, given: dict) -> dict:
     """The RunSpec values an assignment fixes: those `given` (not None), as the checked `spec` holds them (paths
     absolute), the augmentation as its preset name when it is one; the data folder always (the demo data's path
     when none was given)."""
-    from core.data.augment import PRESETS
+    from core.data.augment_presets import PRESETS
     from core.data.demo import demo_dataset_path
     stored = spec.to_dict()
     fixed = {k: stored[k] for k, v in given.items() if v is not None and k not in NOT_FIXED and k != "recipe"}
@@ -164,7 +164,8 @@ def describe(assignment: dict) -> str:
 def _same(key: str, a, b) -> bool:
     """True if two values of RunSpec field `key` are the same (a preset name and its settings count as equal)."""
     if key == "augment":
-        from core.data.augment import AugmentConfig, get_preset
+        from core.data.augment_config import AugmentConfig
+        from core.data.augment_presets import get_preset
         as_dict = lambda v: get_preset(v).to_dict() if isinstance(v, str) else AugmentConfig.from_dict(v).to_dict()  # noqa
         try:
             return as_dict(a) == as_dict(b)

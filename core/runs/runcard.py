@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 from core.atomic import replacing
-from core.data.augment import ENGINES
+from core.data.augment_presets import ENGINES
 from core.runs import artifacts
 
 ENGINE_TEXT = {"none": "none (the run does not augment)", **ENGINES}

@@ -79,7 +79,7 @@ def augmented_epochs(folder: Path, paths: list[str], labels: np.ndarray, weights
     block5 + head trained in its policy). `core.tools.whole_process` times small runs from start to end."""
     import keras
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
-    from core.data.augment import PRESETS
+    from core.data.augment_presets import PRESETS
     from core.data.pipeline import ImageBatches, decoded_images
     from core.models import features, inference, networks, precision
     aug = PRESETS["lecture"]

@@ -12,7 +12,7 @@ from core.tools.bench_setup import SIZE
 
 
 def preview_ms(path: str) -> float:
-    from core.data.augment import PRESETS
+    from core.data.augment_presets import PRESETS
     from core.data.folders import load_image
     from core.data.preview import augmented_copies
     image = load_image(path, SIZE)
