@@ -115,11 +115,12 @@ def test_the_engine_defaults_to_the_lectures_and_older_specs_read_as_it():
 
 def test_the_command_line_and_the_ablation_pass_the_engine_through(home, tiny_data):
     from core.analysis import ablation
-    from core.cli import _spec_from_args, parser
+    from core.cli import parser
+    from core.cli.common import spec_from_args
     for command in (["train"], ["lr-find"]):
         args = parser().parse_args([*command, "--recipe", "scratch_aug", "--data", str(tiny_data),
                                     "--augment-engine", "keras_layers"])
-        assert _spec_from_args(args).augment_engine == "keras_layers"
+        assert spec_from_args(args).augment_engine == "keras_layers"
     args = parser().parse_args(["ablate", "--augment-engine", "keras_layers"])
     assert args.augment_engine == "keras_layers"
     _, planned = ablation.ablation_specs(get_preset("lecture"), {"data": str(tiny_data), "weights": "none",

@@ -39,7 +39,8 @@ def test_exclude_must_be_content_hashes_and_class_weight_a_known_choice():
 
 
 def test_train_exclude_takes_files_folders_and_lists_and_the_split_records_them(home, tmp_path):
-    from core.cli import _spec_from_args, parser
+    from core.cli import parser
+    from core.cli.common import spec_from_args
     from core.data.folders import scan
     data = make_folder(tmp_path / "d", {"train": 4, "validation": 2})
     one = data / "train" / "cats" / "cats.0.png"
@@ -49,7 +50,7 @@ def test_train_exclude_takes_files_folders_and_lists_and_the_split_records_them(
     before = sorted(p.name for p in data.rglob("*.png"))
     args = parser().parse_args(["train", "--recipe", "scratch", "--data", str(data),
                                 "--exclude", str(one), str(folder), str(listing)])
-    spec = _spec_from_args(args)
+    spec = spec_from_args(args)
     chosen = [one, *folder.iterdir(), data / "train" / "dogs" / "dogs.3.png"]
     assert spec.exclude == sorted(manifest.file_digest(p) for p in chosen)
     record = manifest.build(scan(str(data)), exclude=spec.exclude)  # what the worker writes to split.json
@@ -59,8 +60,9 @@ def test_train_exclude_takes_files_folders_and_lists_and_the_split_records_them(
 
 
 def test_train_exclude_of_a_missing_path_says_which_and_what_to_give(home, tmp_path):
-    from core.cli import _spec_from_args, parser
+    from core.cli import parser
+    from core.cli.common import spec_from_args
     data = make_folder(tmp_path / "d", {"train": 2, "validation": 1})
     with pytest.raises(ValueError, match=r"Cannot exclude .*nope\.png: no such file or folder; give an image"):
-        _spec_from_args(parser().parse_args(["train", "--recipe", "scratch", "--data", str(data),
-                                             "--exclude", str(tmp_path / "nope.png")]))
+        spec_from_args(parser().parse_args(["train", "--recipe", "scratch", "--data", str(data),
+                                            "--exclude", str(tmp_path / "nope.png")]))

@@ -36,9 +36,10 @@ def test_two_deterministic_runs_of_the_same_spec_give_identical_epoch_metrics(ho
 
 
 def test_the_deterministic_flag_reaches_the_spec_and_its_absence_keeps_the_default():
-    from core.cli import _spec_from_args, parser
-    on = _spec_from_args(parser().parse_args(["train", "--recipe", "scratch", "--deterministic"]))
-    off = _spec_from_args(parser().parse_args(["train", "--recipe", "scratch"]))
+    from core.cli import parser
+    from core.cli.common import spec_from_args
+    on = spec_from_args(parser().parse_args(["train", "--recipe", "scratch", "--deterministic"]))
+    off = spec_from_args(parser().parse_args(["train", "--recipe", "scratch"]))
     assert on.deterministic is True and off.deterministic is False
 
 
