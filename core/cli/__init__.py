@@ -23,7 +23,7 @@ GROUPS = (inspect_commands, train_commands, run_commands, class_commands, model_
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core", description="Fine-Tuning Lab engine.")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub)
     return p

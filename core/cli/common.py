@@ -14,10 +14,11 @@ def print_json(obj) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def add_command(sub, name: str, func, help: str, *positionals: str) -> argparse.ArgumentParser:
+def add_command(sub, name: str, func, help: str | None, *positionals: str) -> argparse.ArgumentParser:
     """The sub-command `name`, run by `func(args)`, with plain positional arguments (e.g. "run": a run's id, unique
-    id prefix or name); its flags are added to the parser it returns."""
-    s = sub.add_parser(name, help=help)
+    id prefix or name); its flags are added to the parser it returns. help=None: not listed in --help (argparse
+    would print a suppressed one as "==SUPPRESS==")."""
+    s = sub.add_parser(name, **({"help": help} if help is not None else {}))
     for positional in positionals:
         s.add_argument(positional)
     s.set_defaults(func=func)

@@ -3,7 +3,6 @@ lease before TensorFlow loads, keeps it alive while it trains, and exits without
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -44,5 +43,5 @@ def cmd_worker(a):
 
 
 def register(sub) -> None:
-    s = add_command(sub, "worker", cmd_worker, argparse.SUPPRESS, "run")
+    s = add_command(sub, "worker", cmd_worker, None, "run")
     s.add_argument("--lease", type=int, help="the lease number the queue reserved for this worker")
