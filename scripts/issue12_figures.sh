@@ -30,20 +30,21 @@ if [[ "${1:-}" == "--tiny" ]]; then
   exit 0
 fi
 cat <<'TXT'
-Estimated runtime on an idle 2-core AMX host: about 14 minutes in all
-  whole processes (4 runs: 1500 images through VGG16 in float32 twice at ~20 img/s, the engine's two at
-    ~100 img/s, four Python/TensorFlow start-ups): ~4-5 minutes
+Estimated runtime on an idle 2-core AMX host: about 19 minutes in all
+  whole processes (8 runs, each side twice, alternating: 1500 images through VGG16 in float32 at ~20 img/s,
+    the engine at ~100 img/s, eight Python/TensorFlow start-ups): ~9-10 minutes
   python -m core bench (full): ~9 minutes (reference extraction of 1000 images ~1 min, ceilings with the
     OpenVINO conversion and int8 quantization ~2 min, fine-tuning and augmented epochs on 400 photos ~3 min,
     MobileNetV2 on 3000 photos in two precisions ~1.5 min, memory probes ~1 min)
-On an AVX2-only host multiply by about 4.
+On an AVX2-only host (or this one capped with --avx2) about 40 minutes: the capped run of 2026-11-29 took 23
+minutes with the whole processes run once each.
 TXT
 echo "start: $(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 KIND=$($PY -c "import re; from core.models import precision; print(re.sub('[^a-z0-9]+', '-', precision.host()['kind'].lower()).strip('-'))")
 mkdir -p docs/engine-choice-results
 { echo "# $(date -u +%F) \`python -m core.tools.engine_choice\`${ONEDNN_MAX_CPU_ISA:+ with ONEDNN_MAX_CPU_ISA=$ONEDNN_MAX_CPU_ISA}"
   $PY -m core.tools.engine_choice 2>/dev/null | grep -v '^[ {}]'; } | tee "docs/engine-choice-results/$KIND.txt"
-$PY -m core.tools.whole_process --markdown docs/whole_process.md
+$PY -m core.tools.whole_process --repeat 2 --markdown docs/whole_process.md
 echo "whole processes done: $(date -u +%H:%M:%S) UTC"
 $PY -m core bench --markdown docs/benchmarks.md
 echo "end: $(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -49,3 +49,28 @@ def test_a_tiny_whole_process_comparison_runs_both_sides_of_both_recipes(home):
     for recipe in whole_process.RECIPES:
         assert result[recipe]["lecture"]["seconds"] > 0 and result[recipe]["engine"]["seconds"] > 0
         assert 0 <= result[recipe]["engine"]["best_val_acc"] <= 1
+
+
+def test_repeated_runs_keep_each_sides_fastest_and_show_every_time(monkeypatch):
+    """--repeat: each side reported by its fastest run (a slowdown only lengthens a run), every time listed."""
+    times = iter([100.0, 50.0, 90.0, 60.0, 80.0, 45.0, 85.0, 40.0])  # FE: L E L E, then FE-aug: L E L E
+    calls = []
+
+    def side(name):
+        def run(recipe, *args):
+            calls.append((recipe, name))
+            return {"seconds": next(times), "best_val_acc": 0.5, **({"precision": "float32", "passes": "x"}
+                                                                    if name == "engine" else {})}
+        return run
+    monkeypatch.setattr(whole_process, "_lecture", side("lecture"))
+    monkeypatch.setattr(whole_process, "_engine", side("engine"))
+    monkeypatch.setattr(whole_process, "subset", lambda *a: None)
+    result = whole_process.measure(4, 2, repeat=2, log=lambda m: None)
+    assert [c[1] for c in calls] == ["lecture", "engine"] * 4  # alternating, recipe after recipe
+    fe, aug = result["feature_extraction"], result["feature_extraction_aug"]
+    assert (fe["lecture"]["seconds"], fe["engine"]["seconds"], fe["speedup"]) == (90.0, 50.0, 1.8)
+    assert (aug["lecture"]["seconds"], aug["engine"]["seconds"], aug["speedup"]) == (80.0, 40.0, 2.0)
+    assert fe["lecture"]["all_seconds"] == [100.0, 90.0] and aug["engine"]["all_seconds"] == [45.0, 40.0]
+    result["load_average_after"] = 0
+    text = whole_process.markdown(result, "cmd")
+    assert "the fastest of 2 runs" in text and "90.0 s (fastest of 100.0, 90.0 s)" in text
