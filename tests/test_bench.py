@@ -83,3 +83,12 @@ def test_the_page_keeps_one_result_per_cpu_kind_and_lists_every_kinds_goals(tmp_
     # a newer run of a kind replaces the kept one
     bench_doc.record(dict(avx2, goals=amx["goals"]), "again", page)
     assert len(list((page.parent / "bench-results").iterdir())) == 2
+
+
+def test_the_page_says_how_much_the_fastest_bare_pass_gains_over_tensorflow_float32():
+    """The headroom sentence: the fastest bare pass over TensorFlow float32's, computed from the run's ceilings;
+    nothing where TensorFlow float32 is itself the fastest."""
+    from core.tools.bench_doc import _headroom
+    said = _headroom({"tensorflow float32": 17.1, "openvino float32": 17.1, "openvino int8": 31.2})
+    assert "openvino int8, is 1.82x TensorFlow float32's" in said
+    assert _headroom({"tensorflow float32": 20.0, "openvino float32": 18.0}) == ""
