@@ -5,6 +5,7 @@
 #   bash scripts/issue12_figures.sh          # full: rewrites docs/benchmarks.md and docs/whole_process.md
 #   bash scripts/issue12_figures.sh --avx2   # the same with ONEDNN_MAX_CPU_ISA=AVX2: this CPU computing as an
 #                                            # AVX2-only one (rows named so; the pages keep every kind's rows)
+#   bash scripts/issue12_figures.sh --avx2-vnni  # ... capped to AVX2 with AVX-VNNI (Intel laptops since 2021)
 #   bash scripts/issue12_figures.sh --tiny   # a few minutes: checks that everything runs, writes under /tmp
 #
 # 0. python -m core.tools.engine_choice: every candidate engine's bare pass, int8's set-up and break-even.
@@ -21,6 +22,9 @@ PY=.venv/bin/python
 export TF_CPP_MIN_LOG_LEVEL=3
 if [[ "${1:-}" == "--avx2" ]]; then
   export ONEDNN_MAX_CPU_ISA=AVX2
+  shift
+elif [[ "${1:-}" == "--avx2-vnni" ]]; then
+  export ONEDNN_MAX_CPU_ISA=AVX2_VNNI
   shift
 fi
 if [[ "${1:-}" == "--tiny" ]]; then

@@ -34,10 +34,11 @@ def test_the_precision_choice_decides_each_frozen_pass(monkeypatch):
 
 
 def test_a_onednn_isa_cap_lowers_the_cpu_kind_the_kernels_compute_as(monkeypatch):
-    amx = frozenset({"sse4_2", "avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
+    amx = frozenset({"sse4_2", "avx2", "avx_vnni", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
     monkeypatch.setattr(precision, "_proc_flags", lambda: amx)
     monkeypatch.setattr(precision, "gpus", lambda: [])
     for cap, kind, policy in ((None, "AMX", "mixed_bfloat16"), ("avx2", "AVX2-only", "float32"),
+                              ("AVX2_VNNI", "AVX2+VNNI", "float32"),
                               ("AVX512_CORE", "AVX-512", "float32"), ("AVX512_CORE_BF16", "AVX512-BF16",
                                                                        "mixed_bfloat16"), ("ALL", "AMX", "mixed_bfloat16")):
         if cap:
