@@ -127,7 +127,9 @@ def markdown(result: dict, command: str, seconds: float, others: list[dict] = ()
         "feature extraction (batches assembled from the decoded-image cache, features written to their memory-mapped "
         "file) over the same decoded images, the fastest of two passes; its one-off set-up (conversion, calibration, the check against float32) is "
         "timed apart. Cold extraction also decodes the JPEGs into the cache, in the precision a run of that many "
-        "images gets (`precision.INT8_PAYS_AFTER`: below it int8's set-up costs more than it saves).",
+        "images gets (`precision.INT8_PAYS_AFTER`: below it int8's set-up costs more than it saves). The engine's "
+        "pass and the ceiling run the same model over the same images at different minutes, so a share above 100% "
+        "is the shared machine's speed drifting between them, not the engine beating the hardware.",
         "",
         f"## Accuracy cost of reduced precision ({prec['backbone']} features, weights `{prec['weights']}`)",
         "",
