@@ -22,7 +22,7 @@ st.caption("The silent failures of small image sets: the same photo in training 
            "review each finding, and leave chosen files out of future runs.")
 
 root, label = current_dataset()
-st.markdown(f"Dataset: **{escape_md(label)}** (`{escape_md(root)}`)")
+st.markdown(f"Dataset: **{escape_md(label)}** (`{root}`)")  # a code span shows backslash escapes as typed
 
 c1, c2, c3 = st.columns([1, 2, 1])
 labels_on = c1.toggle("Check labels", value=True, key="data_labels",
@@ -37,7 +37,11 @@ if run_check:
         found = health.check(root, "mobilenet_v2" if labels_on else None, weights.strip() or "imagenet",
                              progress=lambda what, f: bar.progress(min(1.0, f), text=what))
         health.save(found)
-    except (DataError, WeightsError, ValueError, RuntimeError) as exc:
+    except WeightsError as exc:
+        st.error(escape_md(f"Not checked: {exc}") + "  \nHere the label check's weights are the MobileNetV2 "
+                 "weights field above: enter the path of a no-top MobileNetV2 weights file, or turn Check labels off "
+                 "(the duplicate, size and balance checks need no weights).")
+    except (DataError, ValueError, RuntimeError) as exc:
         st.error(escape_md(f"Not checked: {exc}"))
     bar.empty()
 

@@ -33,3 +33,21 @@ def test_data_page_finds_a_leaked_copy_and_its_exclusion_reaches_the_next_run(sm
     run = store.list_runs()[-1]
     assert run["spec"]["exclude"] == sorted(saved)
     assert sorted(saved)[0] in {manifest.file_digest(copy), manifest.file_digest(f"{data}/train/cats/cats.0.png")}
+
+
+def test_the_dataset_path_shows_as_typed_in_its_code_span(small_home):  # noqa: F811
+    """A code span shows Markdown escapes literally: a folder named cats_vs_dogs must not read cats\\_vs\\_dogs."""
+    data = settings.load()["data"]
+    at = run_page("pages/7_Data.py")
+    line = next(m.value for m in at.markdown if m.value.startswith("Dataset:"))
+    assert f"(`{data}`)" in line  # the bold label before it is escaped: that Markdown renders
+
+
+def test_missing_label_check_weights_point_at_the_data_pages_own_field(small_home):  # noqa: F811
+    """A weights file that is not there: the error names it and says where on this page to fix it."""
+    at = run_page("pages/7_Data.py")
+    at.text_input(key="data_weights").set_value("/nowhere/mobilenet_v2.weights.h5")
+    at.button(key="data_check").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(e.value for e in at.error)
+    assert "Not checked" in said and "/nowhere/mobilenet" in said and "MobileNetV2 weights field above" in said
